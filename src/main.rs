@@ -1,0 +1,7 @@
+//! The `aligndiff` binary: parse arguments and call the engine.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
