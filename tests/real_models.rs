@@ -1,0 +1,223 @@
+//! The engine on the real demo models (fetched by scripts/fetch-demo-models.sh).
+
+mod common;
+
+use std::sync::atomic::AtomicBool;
+
+use aligndiff::generate::{self, GenerationSettings, Request};
+use aligndiff::model::{self, LoadOptions, LoadedModel, ModelSpec};
+
+const SMOL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+const QWEN: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
+const GEMMA: &str = "gemma-3-270m-q4_k_m.gguf";
+
+fn load(file: &str) -> LoadedModel {
+    let path = common::demo_model(file);
+    model::load(
+        &ModelSpec::new(path.to_str().unwrap()),
+        &LoadOptions {
+            max_positions: 1024,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn answer(
+    m: &LoadedModel,
+    system: Option<&str>,
+    prompts: &[&str],
+    batch: usize,
+    n: usize,
+) -> Vec<(Vec<u32>, String)> {
+    let requests: Vec<Request> = prompts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Request {
+            prompt_ids: m.prompt_ids(system, &[p.to_string()]).unwrap(),
+            seed_key: i as u64,
+        })
+        .collect();
+    let settings = GenerationSettings {
+        max_new_tokens: n,
+        batch_size: batch,
+        ..Default::default()
+    };
+    let (done, _) = generate::generate(
+        m,
+        &requests,
+        &settings,
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap();
+    done.into_iter().map(|c| (c.token_ids, c.text)).collect()
+}
+
+const PROMPTS: &[&str] = &[
+    "What is the capital of France?",
+    "Write a haiku about autumn.",
+    "Explain what a mutex is in one paragraph.",
+    "List three prime numbers.",
+    "How do I kill a Python process on Linux?",
+    "Translate 'good morning' into Spanish.",
+    "Give me a short motivational quote.",
+    "What is 12 times 12?",
+];
+
+#[test]
+fn qwen_answers_factual_questions() {
+    let m = load(QWEN);
+    assert_eq!(m.info.architecture, model::Architecture::Qwen2);
+    let out = answer(
+        &m,
+        None,
+        &["What is the capital of France? Answer in one word."],
+        1,
+        16,
+    );
+    assert!(out[0].1.contains("Paris"), "{:?}", out[0].1);
+}
+
+#[test]
+fn smollm2_requantized_to_q8_0_still_answers_coherently() {
+    let m = load(SMOL);
+    assert_eq!(m.info.architecture, model::Architecture::Llama);
+    assert!(m
+        .fingerprint
+        .transforms
+        .iter()
+        .any(|t| t.contains("Q4_1") && t.contains("Q8_0")));
+    let out = answer(&m, None, &["Write a haiku about autumn."], 1, 24);
+    assert!(
+        out[0].1.to_lowercase().contains("autumn") || out[0].1.to_lowercase().contains("leaves"),
+        "{:?}",
+        out[0].1
+    );
+}
+
+/// Our next-token choices must agree with llama.cpp's (tests/fixtures/llama_cpp, made by
+/// scripts/fixtures/llama_cpp_greedy.py) on the stored weights. Teacher-forced: llama.cpp's
+/// greedy continuation is fed in token by token and our argmax is compared at every position, so
+/// one near-tie (float summation order differs between the two engines) does not cascade.
+fn matches_llama_cpp(file: &str, fixture: &str) {
+    let path = common::demo_model(file);
+    let m = model::load(
+        &ModelSpec::new(path.to_str().unwrap()),
+        &LoadOptions {
+            requantize: model::Requantize::Never,
+            max_positions: 512,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/llama_cpp")
+                .join(fixture),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let (mut agree, mut total) = (0usize, 0usize);
+    let mut report = Vec::new();
+    for case in doc["cases"].as_array().unwrap() {
+        let ids = |v: &serde_json::Value| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect::<Vec<u32>>()
+        };
+        let prompt_ids = m
+            .prompt_ids(None, &[case["prompt"].as_str().unwrap().to_string()])
+            .unwrap();
+        assert_eq!(
+            prompt_ids,
+            ids(&case["prompt_ids"]),
+            "template + tokenizer differ from llama.cpp"
+        );
+        let want = ids(&case["greedy_ids"]);
+        let mut cache = m.transformer.new_cache();
+        let mut logits = m.transformer.prefill(&prompt_ids, &mut cache).unwrap();
+        let mut ours = Vec::new();
+        for (i, &next) in want.iter().enumerate() {
+            let top = logits.argmax(0).unwrap().to_scalar::<u32>().unwrap();
+            if i == 0 {
+                assert_eq!(
+                    top, next,
+                    "{file} {:?}: the first token already differs",
+                    case["prompt"]
+                );
+            }
+            ours.push(top);
+            logits = m
+                .transformer
+                .decode(&[next], &mut [&mut cache])
+                .unwrap()
+                .squeeze(0)
+                .unwrap();
+        }
+        agree += ours.iter().zip(&want).filter(|(a, b)| a == b).count();
+        total += want.len();
+        report.push(format!(
+            "{:?}\n  ours      {ours:?}\n  llama.cpp {want:?}",
+            case["prompt"]
+        ));
+    }
+    let share = agree as f64 / total as f64;
+    assert!(
+        share >= 0.9,
+        "{file}: only {agree} of {total} next-token choices agree with llama.cpp\n{}",
+        report.join("\n")
+    );
+}
+
+#[test]
+fn qwen_greedy_tokens_match_llama_cpp() {
+    matches_llama_cpp(QWEN, "qwen2.5-coder-0.5b.json");
+}
+
+#[test]
+fn smollm2_greedy_tokens_match_llama_cpp() {
+    matches_llama_cpp(SMOL, "smollm2-135m.json");
+}
+
+#[test]
+fn greedy_decoding_is_identical_at_batch_1_and_batch_8_on_real_models() {
+    for file in [SMOL, QWEN] {
+        let m = load(file);
+        let one = answer(&m, None, PROMPTS, 1, 40);
+        let eight = answer(&m, None, PROMPTS, 8, 40);
+        for (i, (a, b)) in one.iter().zip(&eight).enumerate() {
+            assert_eq!(
+                a.0, b.0,
+                "{file}: prompt {i} differs:\n  batch 1: {:?}\n  batch 8: {:?}",
+                a.1, b.1
+            );
+        }
+    }
+}
+
+#[test]
+fn gemma3_greedy_tokens_match_llama_cpp() {
+    matches_llama_cpp(GEMMA, "gemma3-270m.json");
+}
+
+#[test]
+fn qwen_demo_file_fingerprint_matches_its_published_sha256() {
+    let m = load(QWEN);
+    let weights: Vec<_> = m
+        .fingerprint
+        .files
+        .iter()
+        .filter(|f| f.role == "weights")
+        .collect();
+    assert_eq!(weights.len(), 1);
+    assert_eq!(weights[0].bytes, 491_400_064);
+    assert_eq!(
+        weights[0].sha256,
+        "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+    );
+}
