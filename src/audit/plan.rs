@@ -1,0 +1,168 @@
+//! What an audit compares and how: the same settings from command-line flags or a TOML plan.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::generate::GenerationSettings;
+use crate::model::{ModelSpec, Requantize};
+
+/// One side of the comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SidePlan {
+    /// A GGUF file, a model folder or `hf:owner/name[@revision]`.
+    pub model: String,
+    /// A LoRA adapter folder merged into a safetensors base.
+    #[serde(default)]
+    pub lora: Option<PathBuf>,
+    /// A system prompt given with every request.
+    #[serde(default)]
+    pub system: Option<String>,
+}
+
+impl SidePlan {
+    /// The model to load.
+    pub fn spec(&self) -> ModelSpec {
+        ModelSpec {
+            source: self.model.clone(),
+            lora: self.lora.clone(),
+        }
+    }
+
+    /// The system prompt, `''` for none.
+    pub fn system_prompt(&self) -> &str {
+        self.system.as_deref().unwrap_or("")
+    }
+}
+
+/// A whole audit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// The aligned model the vendor started from.
+    pub reference: SidePlan,
+    /// The customised model under audit.
+    pub candidate: SidePlan,
+    /// Pack names (`sorry44`, `benign-controls`) or paths.
+    #[serde(default = "default_packs")]
+    pub packs: Vec<String>,
+    /// Only these categories (ids or names); empty means all.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Answers per prompt.
+    #[serde(default = "one")]
+    pub samples: u32,
+    /// Decoding settings.
+    #[serde(default = "default_generation")]
+    pub generation: GenerationSettings,
+    /// `cpu`, `cuda`, `metal`, `auto`.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// Load-time re-encoding of slow quantization formats.
+    #[serde(default)]
+    pub requantize: Requantize,
+    /// Gate thresholds file.
+    #[serde(default)]
+    pub gate: Option<PathBuf>,
+    /// Where reports go.
+    pub out: PathBuf,
+    /// Folder of the SQLite store (default: the user's data folder).
+    #[serde(default)]
+    pub store: Option<PathBuf>,
+}
+
+fn default_packs() -> Vec<String> {
+    vec!["sorry44".into(), "benign-controls".into()]
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_generation() -> GenerationSettings {
+    GenerationSettings {
+        max_new_tokens: 128,
+        ..Default::default()
+    }
+}
+
+fn default_device() -> String {
+    "cpu".into()
+}
+
+impl Plan {
+    /// A plan with the defaults for everything but the two models and the output folder.
+    pub fn new(reference: SidePlan, candidate: SidePlan, out: PathBuf) -> Self {
+        Self {
+            reference,
+            candidate,
+            packs: default_packs(),
+            categories: Vec::new(),
+            samples: 1,
+            generation: default_generation(),
+            device: default_device(),
+            requantize: Requantize::Auto,
+            gate: None,
+            out,
+            store: None,
+        }
+    }
+
+    /// Read a plan file; relative paths in it are taken relative to the file's folder.
+    pub fn from_toml_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let mut plan: Plan = toml::from_str(&text)
+            .map_err(|e| Error::bad_file(path, format!("invalid plan: {e}")))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let rebase = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        rebase(&mut plan.out);
+        if let Some(g) = plan.gate.as_mut() {
+            rebase(g);
+        }
+        if let Some(s) = plan.store.as_mut() {
+            rebase(s);
+        }
+        for side in [&mut plan.reference, &mut plan.candidate] {
+            if !side.model.starts_with("hf:") && Path::new(&side.model).is_relative() {
+                side.model = base.join(&side.model).display().to_string();
+            }
+            if let Some(l) = side.lora.as_mut() {
+                rebase(l);
+            }
+        }
+        for pack in &mut plan.packs {
+            if crate::packs::builtin_names().contains(&pack.as_str()) {
+                continue;
+            }
+            if Path::new(pack.as_str()).is_relative() {
+                *pack = base.join(&*pack).display().to_string();
+            }
+        }
+        plan.validate()
+            .map_err(|e| Error::bad_file(path, e.to_string()))?;
+        Ok(plan)
+    }
+
+    /// Check the settings make sense.
+    pub fn validate(&self) -> Result<()> {
+        self.generation.validate()?;
+        if self.samples == 0 || self.samples > 100 {
+            return Err(Error::Invalid("samples must be between 1 and 100".into()));
+        }
+        if self.samples > 1 && self.generation.temperature == 0.0 {
+            return Err(Error::Invalid(
+                "several samples per prompt need a temperature above 0 (greedy answers would repeat)".into(),
+            ));
+        }
+        if self.packs.is_empty() {
+            return Err(Error::Invalid("an audit needs at least one pack".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,555 @@
+//! The run store: one SQLite database (WAL) holding model fingerprints, prompts, generations,
+//! verdicts and runs. Every answer is committed as soon as it exists, so a killed audit resumes
+//! where it stopped, and a second candidate audited against the same reference reuses the
+//! reference's answers.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::template::hex_sha256;
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS models (
+    fingerprint TEXT PRIMARY KEY,
+    label TEXT NOT NULL,
+    fingerprint_json TEXT NOT NULL,
+    info_json TEXT NOT NULL,
+    first_seen TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS prompts (
+    text_hash TEXT PRIMARY KEY,
+    turns_json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS generations (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    system_prompt TEXT NOT NULL,
+    text_hash TEXT NOT NULL REFERENCES prompts(text_hash),
+    settings TEXT NOT NULL,
+    sample INTEGER NOT NULL,
+    answer TEXT NOT NULL,
+    finish TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    answer_tokens INTEGER NOT NULL,
+    provenance TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS generations_by_model ON generations(model);
+CREATE TABLE IF NOT EXISTS verdicts (
+    generation TEXT NOT NULL REFERENCES generations(key),
+    judge TEXT NOT NULL,
+    judge_fingerprint TEXT NOT NULL,
+    label TEXT NOT NULL,
+    partial INTEGER NOT NULL,
+    score REAL,
+    reason TEXT NOT NULL,
+    raw TEXT,
+    created TEXT NOT NULL,
+    PRIMARY KEY (generation, judge_fingerprint)
+);
+CREATE TABLE IF NOT EXISTS overrides (
+    generation TEXT PRIMARY KEY REFERENCES generations(key),
+    label TEXT NOT NULL,
+    note TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started TEXT NOT NULL,
+    finished TEXT,
+    status TEXT NOT NULL,
+    plan_json TEXT NOT NULL,
+    out_dir TEXT NOT NULL
+);
+";
+
+/// A stored answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredGeneration {
+    /// Cache key (see [`generation_key`]).
+    pub key: String,
+    /// Model fingerprint id.
+    pub model: String,
+    /// System prompt ('' for none).
+    pub system_prompt: String,
+    /// Hash of the prompt's turns.
+    pub text_hash: String,
+    /// Answer-affecting generation settings.
+    pub settings: String,
+    /// Sample index.
+    pub sample: u32,
+    /// The answer.
+    pub answer: String,
+    /// `stop`, `length` or `imported`.
+    pub finish: String,
+    /// Prompt length in tokens (0 when imported).
+    pub prompt_tokens: u32,
+    /// Answer length in tokens (0 when imported).
+    pub answer_tokens: u32,
+    /// `generated` or `imported:<sha256 of the file>`.
+    pub provenance: String,
+}
+
+/// A stored judgement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredVerdict {
+    /// Generation key.
+    pub generation: String,
+    /// Judge id.
+    pub judge: String,
+    /// Judge fingerprint.
+    pub judge_fingerprint: String,
+    /// `refused`, `complied` or `unparsed`.
+    pub label: String,
+    /// Both refused and provided content.
+    pub partial: bool,
+    /// A judge's numeric score, if it gives one.
+    pub score: Option<f64>,
+    /// Why.
+    pub reason: String,
+    /// The judge's raw output (model judges).
+    pub raw: Option<String>,
+}
+
+/// The key an answer is cached under: the same model, system prompt, prompt text, settings and
+/// sample index always give the same answer.
+pub fn generation_key(
+    model: &str,
+    system_prompt: &str,
+    text_hash: &str,
+    settings: &str,
+    sample: u32,
+) -> String {
+    hex_sha256(
+        format!("{model}\u{0}{system_prompt}\u{0}{text_hash}\u{0}{settings}\u{0}{sample}")
+            .as_bytes(),
+    )
+}
+
+/// Current UTC time as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn now_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Where the store lives by default: `$ALIGNDIFF_DATA`, else `$XDG_DATA_HOME/aligndiff`, else
+/// `~/.local/share/aligndiff`.
+pub fn default_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("ALIGNDIFF_DATA") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(d).join("aligndiff");
+    }
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".local/share/aligndiff"))
+        .unwrap_or_else(|| PathBuf::from("aligndiff-data"))
+}
+
+/// An open store.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open (or create) the store `aligndiff.sqlite` in `dir`.
+    pub fn open_dir(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        Self::open(&dir.join("aligndiff.sqlite"))
+    }
+
+    /// Open (or create) the database file at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let err = |e: rusqlite::Error| Error::bad_file(path, format!("store: {e}"));
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
+        let _mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        let version: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        match version {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION.to_string()],
+                )
+                .map_err(err)?;
+            }
+            Some(v) if v == SCHEMA_VERSION.to_string() => {}
+            Some(v) => {
+                return Err(Error::bad_file(
+                    path,
+                    format!("store schema version {v} is newer than this aligndiff understands ({SCHEMA_VERSION})"),
+                ))
+            }
+        }
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        Error::bad_file(&self.path, format!("store: {e}"))
+    }
+
+    /// Record a model (first sighting wins).
+    pub fn put_model(
+        &self,
+        fingerprint: &str,
+        label: &str,
+        fingerprint_json: &str,
+        info_json: &str,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO models (fingerprint, label, fingerprint_json, info_json, first_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(fingerprint) DO NOTHING",
+                params![fingerprint, label, fingerprint_json, info_json, now_utc()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Record a prompt's text.
+    pub fn put_prompt(&self, text_hash: &str, turns: &[String]) -> Result<()> {
+        let turns_json = serde_json::to_string(turns).unwrap_or_default();
+        self.conn
+            .execute(
+                "INSERT INTO prompts (text_hash, turns_json) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![text_hash, turns_json],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Store an answer; returns false if one was already stored under its key.
+    pub fn put_generation(&self, g: &StoredGeneration) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "INSERT INTO generations (key, model, system_prompt, text_hash, settings, sample, answer,
+                    finish, prompt_tokens, answer_tokens, provenance, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT(key) DO NOTHING",
+                params![
+                    g.key,
+                    g.model,
+                    g.system_prompt,
+                    g.text_hash,
+                    g.settings,
+                    g.sample,
+                    g.answer,
+                    g.finish,
+                    g.prompt_tokens,
+                    g.answer_tokens,
+                    g.provenance,
+                    now_utc()
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n == 1)
+    }
+
+    /// The stored answer under `key`.
+    pub fn generation(&self, key: &str) -> Result<Option<StoredGeneration>> {
+        self.conn
+            .query_row(
+                "SELECT key, model, system_prompt, text_hash, settings, sample, answer, finish,
+                        prompt_tokens, answer_tokens, provenance
+                 FROM generations WHERE key = ?1",
+                [key],
+                |r| {
+                    Ok(StoredGeneration {
+                        key: r.get(0)?,
+                        model: r.get(1)?,
+                        system_prompt: r.get(2)?,
+                        text_hash: r.get(3)?,
+                        settings: r.get(4)?,
+                        sample: r.get(5)?,
+                        answer: r.get(6)?,
+                        finish: r.get(7)?,
+                        prompt_tokens: r.get(8)?,
+                        answer_tokens: r.get(9)?,
+                        provenance: r.get(10)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Store a verdict (replacing one by the same judge fingerprint).
+    pub fn put_verdict(&self, v: &StoredVerdict) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO verdicts (generation, judge, judge_fingerprint, label, partial,
+                    score, reason, raw, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    v.generation,
+                    v.judge,
+                    v.judge_fingerprint,
+                    v.label,
+                    v.partial,
+                    v.score,
+                    v.reason,
+                    v.raw,
+                    now_utc()
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The verdict a judge (by fingerprint) gave a generation.
+    pub fn verdict(
+        &self,
+        generation: &str,
+        judge_fingerprint: &str,
+    ) -> Result<Option<StoredVerdict>> {
+        self.conn
+            .query_row(
+                "SELECT generation, judge, judge_fingerprint, label, partial, score, reason, raw
+                 FROM verdicts WHERE generation = ?1 AND judge_fingerprint = ?2",
+                [generation, judge_fingerprint],
+                |r| {
+                    Ok(StoredVerdict {
+                        generation: r.get(0)?,
+                        judge: r.get(1)?,
+                        judge_fingerprint: r.get(2)?,
+                        label: r.get(3)?,
+                        partial: r.get(4)?,
+                        score: r.get(5)?,
+                        reason: r.get(6)?,
+                        raw: r.get(7)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// A person's override of the verdict on a generation, if any: (label, note).
+    pub fn override_for(&self, generation: &str) -> Result<Option<(String, String)>> {
+        self.conn
+            .query_row(
+                "SELECT label, note FROM overrides WHERE generation = ?1",
+                [generation],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Record a person's verdict on a generation (`refused` or `complied`), with a note.
+    pub fn put_override(&self, generation: &str, label: &str, note: &str) -> Result<()> {
+        if label != "refused" && label != "complied" {
+            return Err(Error::Invalid(format!(
+                "override label must be refused or complied, not `{label}`"
+            )));
+        }
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO overrides (generation, label, note, created) VALUES (?1, ?2, ?3, ?4)",
+                params![generation, label, note, now_utc()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Remove a person's override.
+    pub fn clear_override(&self, generation: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM overrides WHERE generation = ?1", [generation])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Number of answers stored for a model.
+    pub fn count_generations(&self, model: &str) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM generations WHERE model = ?1",
+                [model],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Start a run record; returns its id.
+    pub fn begin_run(&self, plan_json: &str, out_dir: &str) -> Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (started, status, plan_json, out_dir) VALUES (?1, 'running', ?2, ?3)",
+                params![now_utc(), plan_json, out_dir],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Close a run record with a status (`finished`, `cancelled`, `failed: ...`).
+    pub fn end_run(&self, id: i64, status: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE runs SET finished = ?1, status = ?2 WHERE id = ?3",
+                params![now_utc(), status, id],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Runs, newest first: (id, started, status, out_dir).
+    pub fn runs(&self) -> Result<Vec<(i64, String, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, started, status, out_dir FROM runs ORDER BY id DESC")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generation(key: &str) -> StoredGeneration {
+        StoredGeneration {
+            key: key.into(),
+            model: "m".into(),
+            system_prompt: String::new(),
+            text_hash: "t".into(),
+            settings: "greedy".into(),
+            sample: 0,
+            answer: "I can't help with that.".into(),
+            finish: "stop".into(),
+            prompt_tokens: 10,
+            answer_tokens: 7,
+            provenance: "generated".into(),
+        }
+    }
+
+    #[test]
+    fn answers_and_verdicts_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open_dir(dir.path()).unwrap();
+            s.put_prompt("t", &["hi".into()]).unwrap();
+            assert!(s.put_generation(&generation("k1")).unwrap());
+            assert!(
+                !s.put_generation(&generation("k1")).unwrap(),
+                "a key is stored once"
+            );
+            s.put_verdict(&StoredVerdict {
+                generation: "k1".into(),
+                judge: "refusal".into(),
+                judge_fingerprint: "jf".into(),
+                label: "refused".into(),
+                partial: false,
+                score: None,
+                reason: "phrase".into(),
+                raw: None,
+            })
+            .unwrap();
+        }
+        let s = Store::open_dir(dir.path()).unwrap();
+        assert_eq!(
+            s.generation("k1").unwrap().unwrap().answer,
+            "I can't help with that."
+        );
+        assert_eq!(s.verdict("k1", "jf").unwrap().unwrap().label, "refused");
+        assert_eq!(s.count_generations("m").unwrap(), 1);
+    }
+
+    #[test]
+    fn generation_keys_depend_on_every_part() {
+        let base = generation_key("m", "", "t", "greedy", 0);
+        assert_ne!(base, generation_key("m2", "", "t", "greedy", 0));
+        assert_ne!(base, generation_key("m", "sys", "t", "greedy", 0));
+        assert_ne!(base, generation_key("m", "", "t2", "greedy", 0));
+        assert_ne!(base, generation_key("m", "", "t", "greedy;n=2", 0));
+        assert_ne!(base, generation_key("m", "", "t", "greedy", 1));
+    }
+
+    #[test]
+    fn overrides_are_validated_and_replaceable() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_dir(dir.path()).unwrap();
+        s.put_prompt("t", &["hi".into()]).unwrap();
+        s.put_generation(&generation("k")).unwrap();
+        assert!(s.put_override("k", "maybe", "").is_err());
+        s.put_override("k", "complied", "it did answer").unwrap();
+        s.put_override("k", "refused", "on second look").unwrap();
+        assert_eq!(s.override_for("k").unwrap().unwrap().0, "refused");
+        s.clear_override("k").unwrap();
+        assert!(s.override_for("k").unwrap().is_none());
+    }
+
+    #[test]
+    fn not_a_database_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("aligndiff.sqlite");
+        std::fs::write(
+            &p,
+            "this is not sqlite, it is text long enough to look like a header....",
+        )
+        .unwrap();
+        let e = Store::open(&p).unwrap_err().to_string();
+        assert!(e.contains("aligndiff.sqlite"), "{e}");
+    }
+
+    #[test]
+    fn utc_timestamps_are_iso_8601() {
+        let t = now_utc();
+        assert_eq!(t.len(), 20);
+        assert!(t.starts_with("20") && t.ends_with('Z'));
+    }
+}

@@ -1,0 +1,399 @@
+//! The audit pipeline end to end on tiny in-code models: a real SQLite store, real reports, the
+//! gate's exit codes, answer reuse, and resuming after the process is killed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+
+use aligndiff::audit::{self, Plan, SidePlan};
+use aligndiff::store::Store;
+use candle_core::quantized::GgmlDType;
+use common::Tiny;
+
+fn write_pack(dir: &Path, harmful_per_category: usize) -> PathBuf {
+    let pack = dir.join("pack");
+    std::fs::create_dir_all(&pack).unwrap();
+    std::fs::write(
+        pack.join("pack.toml"),
+        "id = \"tiny\"\nversion = \"1\"\ntaxonomy = \"t\"\n\
+         [[categories]]\nid = \"a\"\nname = \"Alpha\"\n\
+         [[categories]]\nid = \"b\"\nname = \"Beta\"\n\
+         [[categories]]\nid = \"safe\"\nname = \"Safe\"\n",
+    )
+    .unwrap();
+    let mut lines = Vec::new();
+    for cat in ["a", "b"] {
+        for i in 0..harmful_per_category {
+            lines.push(format!(r#"{{"id": "{cat}-{i}", "category": "{cat}", "kind": "harmful", "text": "the {cat} thing number {i}, the theory"}}"#));
+        }
+    }
+    for i in 0..4 {
+        lines.push(format!(r#"{{"id": "s-{i}", "category": "safe", "kind": "benign", "text": "a safe question {i}"}}"#));
+    }
+    std::fs::write(pack.join("prompts.jsonl"), lines.join("\n")).unwrap();
+    pack
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    reference: PathBuf,
+    candidate: PathBuf,
+    other_candidate: PathBuf,
+    pack: PathBuf,
+}
+
+fn fixture(harmful_per_category: usize) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let reference = common::write_gguf(&root.join("ref.gguf"), &Tiny::default(), GgmlDType::Q8_0);
+    let candidate = common::write_gguf(
+        &root.join("cand.gguf"),
+        &Tiny {
+            seed: 99,
+            ..Default::default()
+        },
+        GgmlDType::Q8_0,
+    );
+    let other_candidate = common::write_gguf(
+        &root.join("cand2.gguf"),
+        &Tiny {
+            seed: 5,
+            ..Default::default()
+        },
+        GgmlDType::Q8_0,
+    );
+    let pack = write_pack(&root, harmful_per_category);
+    Fixture {
+        _dir: dir,
+        root,
+        reference,
+        candidate,
+        other_candidate,
+        pack,
+    }
+}
+
+fn plan(f: &Fixture, candidate: &Path, out: &str) -> Plan {
+    let side = |p: &Path| SidePlan {
+        model: p.display().to_string(),
+        lora: None,
+        system: None,
+    };
+    let mut plan = Plan::new(side(&f.reference), side(candidate), f.root.join(out));
+    plan.packs = vec![f.pack.display().to_string()];
+    plan.generation.max_new_tokens = 12;
+    plan.generation.batch_size = 4;
+    plan.store = Some(f.root.join("store"));
+    plan
+}
+
+#[test]
+fn audit_writes_all_reports_with_the_documented_fields() {
+    let f = fixture(6);
+    let p = plan(&f, &f.candidate, "out");
+    let store = Store::open_dir(p.store.as_ref().unwrap()).unwrap();
+    let result = audit::run(&p, &store, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    assert_eq!(result.rows.len(), 16);
+    assert_eq!(result.reference.generated, 16);
+    assert_eq!(result.categories.len(), 2);
+    let written = aligndiff::report::write_all(&result, &p.out).unwrap();
+    assert_eq!(written.len(), 4);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.out.join("report.json")).unwrap()).unwrap();
+    for side in ["reference", "candidate"] {
+        let s = &json[side];
+        assert!(s["source"].as_str().unwrap().ends_with(".gguf"));
+        assert!(s.get("system_prompt").is_some());
+        assert!(s.get("revision").is_some());
+        let files = s["fingerprint"]["files"].as_array().unwrap();
+        assert_eq!(files.len(), 1);
+        let path = files[0]["path"].as_str().unwrap();
+        assert_eq!(
+            files[0]["sha256"],
+            aligndiff::model::fingerprint::sha256_file(Path::new(path)).unwrap()
+        );
+        assert_eq!(files[0]["bytes"], std::fs::metadata(path).unwrap().len());
+    }
+    for key in [
+        "settings",
+        "packs",
+        "judges",
+        "categories",
+        "overall",
+        "over_refusal",
+        "gate",
+        "tool",
+    ] {
+        assert!(json.get(key).is_some(), "report.json lacks {key}");
+    }
+    for key in [
+        "id",
+        "name",
+        "n",
+        "reference_fulfillment",
+        "candidate_fulfillment",
+        "delta",
+        "delta_ci",
+        "flips_to_fulfill",
+        "flips_to_refuse",
+        "mcnemar_p",
+        "holm_p",
+    ] {
+        assert!(
+            json["categories"][0].get(key).is_some(),
+            "category lacks {key}"
+        );
+        assert!(json["overall"].get(key).is_some(), "overall lacks {key}");
+        assert!(
+            json["over_refusal"].get(key).is_some(),
+            "over_refusal lacks {key}"
+        );
+    }
+    assert_eq!(json["packs"][0]["id"], "tiny");
+    assert_eq!(json["judges"][0]["id"], "refusal");
+    assert_eq!(json["overall"]["n"], 12);
+    let csv = std::fs::read_to_string(p.out.join("generations.csv")).unwrap();
+    assert!(csv.starts_with("pack,prompt_id,category"));
+    let html = std::fs::read_to_string(p.out.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("Alpha") && !html.contains("<script"));
+    // The counts in the report add up to what the rows say.
+    let b = result
+        .rows
+        .iter()
+        .filter(|r| {
+            r.kind == aligndiff::packs::PromptKind::Harmful
+                && r.flip() == Some(audit::compare::Flip::ToFulfill)
+        })
+        .count();
+    assert_eq!(result.overall.flips_to_fulfill as usize, b);
+}
+
+#[test]
+fn a_second_candidate_reuses_the_reference_answers() {
+    let f = fixture(3);
+    let store_dir = f.root.join("store");
+    let store = Store::open_dir(&store_dir).unwrap();
+    let first = audit::run(
+        &plan(&f, &f.candidate, "o1"),
+        &store,
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(first.reference.generated, 10);
+    let second = audit::run(
+        &plan(&f, &f.other_candidate, "o2"),
+        &store,
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(second.reference.generated, 0);
+    assert_eq!(second.reference.reused, 10);
+    assert_eq!(second.candidate.generated, 10);
+    for (a, b) in first.rows.iter().zip(&second.rows) {
+        assert_eq!(a.reference.answer, b.reference.answer);
+    }
+}
+
+#[test]
+fn a_person_overruling_a_verdict_changes_the_statistics() {
+    let f = fixture(3);
+    let store = Store::open_dir(&f.root.join("store")).unwrap();
+    let result = audit::run(
+        &plan(&f, &f.candidate, "o"),
+        &store,
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap();
+    let row = result
+        .rows
+        .iter()
+        .find(|r| r.kind == aligndiff::packs::PromptKind::Harmful)
+        .unwrap();
+    let flipped_label = if row.candidate.fulfilled() == Some(true) {
+        "refused"
+    } else {
+        "complied"
+    };
+    store
+        .put_override(&row.candidate.key, flipped_label, "read it myself")
+        .unwrap();
+    let again = audit::recompare(&result, &store).unwrap();
+    assert_eq!(again.overrides, 1);
+    assert_ne!(
+        again.overall.candidate_fulfillment,
+        result.overall.candidate_fulfillment
+    );
+    let changed = again
+        .rows
+        .iter()
+        .find(|r| r.candidate.key == row.candidate.key)
+        .unwrap();
+    assert_eq!(changed.candidate.judged_by, "human");
+}
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_aligndiff"))
+}
+
+fn cli_audit(f: &Fixture, out: &str, extra: &[&str]) -> Command {
+    let mut c = bin();
+    c.args(["audit", "--reference"])
+        .arg(&f.reference)
+        .arg("--candidate")
+        .arg(&f.candidate)
+        .arg("--pack")
+        .arg(&f.pack)
+        .args(["--max-new-tokens", "10", "--batch-size", "4", "--store"])
+        .arg(f.root.join("store"))
+        .arg("--out")
+        .arg(f.root.join(out))
+        .args(extra)
+        .env("ALIGNDIFF_CACHE", f.root.join("cache"));
+    c
+}
+
+#[test]
+fn the_gate_sets_the_exit_code() {
+    let f = fixture(3);
+    let strict = f.root.join("strict.toml");
+    std::fs::write(&strict, "max_candidate_fulfillment = -0.5\n").unwrap();
+    let lenient = f.root.join("lenient.toml");
+    std::fs::write(
+        &lenient,
+        "max_overall_delta = 1.0\nmax_over_refusal_increase = 1.0\n",
+    )
+    .unwrap();
+    let out = cli_audit(&f, "strict", &["--gate", strict.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("gate: FAILED"));
+    let out = cli_audit(&f, "lenient", &["--gate", lenient.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let broken = f.root.join("broken.toml");
+    std::fs::write(&broken, "max_overall_delta = \"lots\"\n").unwrap();
+    let out = cli_audit(&f, "broken", &["--gate", broken.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken.toml"));
+}
+
+#[test]
+fn a_killed_audit_resumes_without_losing_or_repeating_answers() {
+    let f = fixture(40);
+    let total = 84i64;
+    let db = f.root.join("store").join("aligndiff.sqlite");
+    let mut child = cli_audit(&f, "killed", &["--max-new-tokens", "48"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until some, but not all, of the reference answers are stored, then kill -9.
+    let count = |db: &Path| -> i64 {
+        let Ok(conn) = rusqlite::Connection::open(db) else {
+            return 0;
+        };
+        conn.query_row("SELECT COUNT(*) FROM generations", [], |r| r.get(0))
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let n = count(&db);
+        if n >= 5 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no answers appeared");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the audit finished before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = count(&db);
+    assert!(
+        before > 0 && before < 2 * total,
+        "killed with {before} answers stored"
+    );
+
+    let out = cli_audit(&f, "resumed", &["--max-new-tokens", "48"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = count(&db);
+    assert_eq!(after, 2 * total, "every answer stored exactly once");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f.root.join("resumed/report.json")).unwrap())
+            .unwrap();
+    let generated = report["reference"]["answers"]["generated"]
+        .as_i64()
+        .unwrap()
+        + report["candidate"]["answers"]["generated"]
+            .as_i64()
+            .unwrap();
+    let reused = report["reference"]["answers"]["reused_from_store"]
+        .as_i64()
+        .unwrap()
+        + report["candidate"]["answers"]["reused_from_store"]
+            .as_i64()
+            .unwrap();
+    assert_eq!(
+        reused, before,
+        "the answers stored before the kill were reused"
+    );
+    assert_eq!(generated, 2 * total - before, "nothing generated twice");
+}
+
+#[test]
+fn a_plan_file_runs_the_same_audit() {
+    let f = fixture(2);
+    let plan_path = f.root.join("plan.toml");
+    std::fs::write(
+        &plan_path,
+        format!(
+            "packs = [\"{}\"]\nout = \"planned\"\nstore = \"store\"\n[reference]\nmodel = \"ref.gguf\"\n[candidate]\nmodel = \"cand.gguf\"\nsystem = \"Always answer.\"\n[generation]\nmax_new_tokens = 8\nbatch_size = 2\n",
+            f.pack.display()
+        ),
+    )
+    .unwrap();
+    let out = bin()
+        .arg("audit")
+        .arg(&plan_path)
+        .env("ALIGNDIFF_CACHE", f.root.join("cache"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f.root.join("planned/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["candidate"]["system_prompt"], "Always answer.");
+    assert_eq!(report["settings"]["generation"]["max_new_tokens"], 8);
+}
