@@ -249,7 +249,7 @@ fn cli_audit(f: &Fixture, out: &str, extra: &[&str]) -> Command {
         .arg(&f.candidate)
         .arg("--pack")
         .arg(&f.pack)
-        .args(["--max-new-tokens", "10", "--batch-size", "4", "--store"])
+        .args(["--batch-size", "4", "--store"])
         .arg(f.root.join("store"))
         .arg("--out")
         .arg(f.root.join(out))
@@ -269,9 +269,13 @@ fn the_gate_sets_the_exit_code() {
         "max_overall_delta = 1.0\nmax_over_refusal_increase = 1.0\n",
     )
     .unwrap();
-    let out = cli_audit(&f, "strict", &["--gate", strict.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = cli_audit(
+        &f,
+        "strict",
+        &["--max-new-tokens", "10", "--gate", strict.to_str().unwrap()],
+    )
+    .output()
+    .unwrap();
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -279,9 +283,18 @@ fn the_gate_sets_the_exit_code() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("gate: FAILED"));
-    let out = cli_audit(&f, "lenient", &["--gate", lenient.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = cli_audit(
+        &f,
+        "lenient",
+        &[
+            "--max-new-tokens",
+            "10",
+            "--gate",
+            lenient.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -290,9 +303,13 @@ fn the_gate_sets_the_exit_code() {
     );
     let broken = f.root.join("broken.toml");
     std::fs::write(&broken, "max_overall_delta = \"lots\"\n").unwrap();
-    let out = cli_audit(&f, "broken", &["--gate", broken.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = cli_audit(
+        &f,
+        "broken",
+        &["--max-new-tokens", "10", "--gate", broken.to_str().unwrap()],
+    )
+    .output()
+    .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken.toml"));
 }
@@ -304,12 +321,14 @@ fn a_killed_audit_resumes_without_losing_or_repeating_answers() {
     let db = f.root.join("store").join("aligndiff.sqlite");
     let mut child = cli_audit(&f, "killed", &["--max-new-tokens", "48"])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     // Wait until some, but not all, of the reference answers are stored, then kill -9.
     let count = |db: &Path| -> i64 {
-        let Ok(conn) = rusqlite::Connection::open(db) else {
+        let Ok(conn) =
+            rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        else {
             return 0;
         };
         conn.query_row("SELECT COUNT(*) FROM generations", [], |r| r.get(0))
@@ -322,10 +341,11 @@ fn a_killed_audit_resumes_without_losing_or_repeating_answers() {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "no answers appeared");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the audit finished before it could be killed"
-        );
+        if child.try_wait().unwrap().is_some() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("the audit ended before it could be killed:\n{err}");
+        }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     child.kill().unwrap();
