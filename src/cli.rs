@@ -459,7 +459,8 @@ fn run_audit(args: &AuditArgs) -> Result<ExitCode> {
         let cancel = cancel.clone();
         ctrlc::set_handler(move || {
             if cancel.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                // A second Ctrl-C: the user really wants out.
+                // A second Ctrl-C: the user really wants out; stored answers are committed.
+                #[allow(clippy::exit)]
                 std::process::exit(130);
             }
             eprintln!("\nstopping after the current step; answers so far stay in the store (Ctrl-C again to quit now)");
@@ -512,11 +513,7 @@ fn run_audit(args: &AuditArgs) -> Result<ExitCode> {
                 f64::NAN
             };
             let width = 30;
-            let filled = if total > 0 {
-                done * width / total
-            } else {
-                width
-            };
+            let filled = (done * width).checked_div(total).unwrap_or(width);
             eprint!(
                 "\r\x1b[K{:<9} [{}{}] {done}/{total} answers ({cached} reused) {tokens_per_s:.0} tok/s ETA {}",
                 side.as_str(),

@@ -1,6 +1,8 @@
 //! The audit pipeline end to end on tiny in-code models: a real SQLite store, real reports, the
 //! gate's exit codes, answer reuse, and resuming after the process is killed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

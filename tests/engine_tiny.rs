@@ -1,5 +1,7 @@
 //! The engine on tiny models built in code: loading paths agree, batching is exact, LoRA merges.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::atomic::AtomicBool;

@@ -1,5 +1,7 @@
 //! The engine on the real demo models (fetched by scripts/fetch-demo-models.sh).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::atomic::AtomicBool;
@@ -96,8 +98,8 @@ fn smollm2_requantized_to_q8_0_still_answers_coherently() {
     );
 }
 
-/// Our next-token choices must agree with llama.cpp's (tests/fixtures/llama_cpp, made by
-/// scripts/fixtures/llama_cpp_greedy.py) on the stored weights. Teacher-forced: llama.cpp's
+/// Our next-token choices must agree with llama.cpp's (`tests/fixtures/llama_cpp`, made by
+/// `scripts/fixtures/llama_cpp_greedy.py`) on the stored weights. Teacher-forced: llama.cpp's
 /// greedy continuation is fed in token by token and our argmax is compared at every position, so
 /// one near-tie (float summation order differs between the two engines) does not cascade.
 fn matches_llama_cpp(file: &str, fixture: &str) {

@@ -3,6 +3,8 @@
 //! (stored in `tests/fixtures/stats/stats.json`; see the script for how to
 //! regenerate it).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use aligndiff::stats::*;
 use serde_json::Value;
 

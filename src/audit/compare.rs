@@ -188,6 +188,9 @@ fn stats_for(id: &str, name: &str, domain: &str, rows: &[&Row]) -> CategoryStats
     }
 }
 
+/// Category id, name, domain and its rows.
+type Group<'a> = (String, String, String, Vec<&'a Row>);
+
 /// Per-category stats (in pack order) with Holm across them, plus the pooled figure.
 fn family(
     rows: &[Row],
@@ -195,7 +198,7 @@ fn family(
     packs: &[PackInfoFull],
 ) -> (Vec<CategoryStats>, CategoryStats) {
     let selected: Vec<&Row> = rows.iter().filter(|r| r.kind == kind).collect();
-    let mut groups: BTreeMap<(usize, usize), (String, String, String, Vec<&Row>)> = BTreeMap::new();
+    let mut groups: BTreeMap<(usize, usize), Group<'_>> = BTreeMap::new();
     for r in &selected {
         let order = packs
             .iter()

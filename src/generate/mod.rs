@@ -311,7 +311,7 @@ fn advance(
     } else {
         None
     };
-    Ok(finish
+    finish
         .map(|finish| -> Result<Completion> {
             let text = model.tokenizer.decode(&seq.generated)?;
             // Whatever was held back (an incomplete character at the end) goes out now.
@@ -329,5 +329,5 @@ fn advance(
                 prompt_tokens: seq.prompt_tokens,
             })
         })
-        .transpose()?)
+        .transpose()
 }

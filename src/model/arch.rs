@@ -149,7 +149,7 @@ impl ModelConfig {
         check("MLP width", self.ffn_size, MAX_FFN)?;
         check("vocabulary size", self.vocab_size, MAX_VOCAB)?;
         check("context length", self.context_length, MAX_CONTEXT)?;
-        if self.heads % self.kv_heads != 0 {
+        if !self.heads.is_multiple_of(self.kv_heads) {
             return Err(Error::bad_file(
                 path,
                 format!(
@@ -158,7 +158,7 @@ impl ModelConfig {
                 ),
             ));
         }
-        if self.head_dim % 2 != 0 {
+        if !self.head_dim.is_multiple_of(2) {
             return Err(Error::bad_file(
                 path,
                 format!(
@@ -185,7 +185,7 @@ impl ModelConfig {
     pub fn layer_window(&self, layer: usize) -> Option<usize> {
         let window = self.sliding_window?;
         match self.sliding_pattern {
-            Some(p) if p > 0 && (layer + 1) % p == 0 => None,
+            Some(p) if p > 0 && (layer + 1).is_multiple_of(p) => None,
             _ => Some(window),
         }
     }

@@ -52,7 +52,7 @@ pub fn classify(head: &[u8]) -> FileFormat {
         let mut len = [0u8; 8];
         len.copy_from_slice(&head[..8]);
         let header_len = u64::from_le_bytes(len);
-        if header_len >= 2 && header_len < (100 << 20) && head[8] == b'{' {
+        if (2..(100 << 20)).contains(&header_len) && head[8] == b'{' {
             return FileFormat::Safetensors;
         }
     }

@@ -171,10 +171,10 @@ impl<R: Read> Bounded<'_, R> {
             .read_exact(&mut buf)
             .map_err(|e| Error::io(self.path, e))?;
         self.pos += len;
-        String::from_utf8(buf).map_err(|_| {
+        String::from_utf8(buf).map_err(|e| {
             Error::bad_file(
                 self.path,
-                format!("malformed GGUF: {what} is not valid UTF-8"),
+                format!("malformed GGUF: {what} is not valid UTF-8 ({e})"),
             )
         })
     }
@@ -357,7 +357,7 @@ fn parse<R: Read + Seek>(r: &mut Bounded<'_, R>, path: &Path, file_size: u64) ->
                 .ok_or_else(|| bad(format!("tensor `{name}`'s element count overflows")))?;
             dims.push(
                 usize::try_from(d)
-                    .map_err(|_| bad(format!("tensor `{name}` has a dimension too large")))?,
+                    .map_err(|e| bad(format!("tensor `{name}` has a dimension too large ({e})")))?,
             );
         }
         let type_id = r.u32(&format!("the type of tensor `{name}`"))?;
@@ -368,7 +368,7 @@ fn parse<R: Read + Seek>(r: &mut Bounded<'_, R>, path: &Path, file_size: u64) ->
             ))
         })?;
         // GGUF stores the fastest-varying dimension first; rows must hold whole blocks.
-        if dims[0] as u64 % block != 0 {
+        if !(dims[0] as u64).is_multiple_of(block) {
             return Err(bad(format!(
                 "tensor `{name}` has rows of {} elements, not a multiple of its {dtype:?} block size {block}",
                 dims[0]

@@ -107,10 +107,10 @@ fn hf_name(w: W, layer: usize, arch: Architecture) -> String {
         W::VBias => per_layer("self_attn.v_proj.bias"),
         W::QNorm => per_layer("self_attn.q_norm.weight"),
         W::KNorm => per_layer("self_attn.k_norm.weight"),
-        W::PostAttnNorm => per_layer("post_attention_layernorm.weight"),
-        // Llama/Qwen call their pre-MLP norm "post_attention_layernorm".
         W::FfnNorm if arch == Architecture::Gemma3 => per_layer("pre_feedforward_layernorm.weight"),
-        W::FfnNorm => per_layer("post_attention_layernorm.weight"),
+        // Llama/Qwen call their pre-MLP norm "post_attention_layernorm"; Gemma uses that name for
+        // the norm after attention.
+        W::PostAttnNorm | W::FfnNorm => per_layer("post_attention_layernorm.weight"),
         W::Gate => per_layer("mlp.gate_proj.weight"),
         W::Up => per_layer("mlp.up_proj.weight"),
         W::Down => per_layer("mlp.down_proj.weight"),

@@ -233,7 +233,7 @@ impl Store {
         &self.path
     }
 
-    fn err(&self, e: rusqlite::Error) -> Error {
+    fn err(&self, e: &rusqlite::Error) -> Error {
         Error::bad_file(&self.path, format!("store: {e}"))
     }
 
@@ -251,7 +251,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(fingerprint) DO NOTHING",
                 params![fingerprint, label, fingerprint_json, info_json, now_utc()],
             )
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(&e))?;
         Ok(())
     }
 
@@ -263,7 +263,7 @@ impl Store {
                 "INSERT INTO prompts (text_hash, turns_json) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                 params![text_hash, turns_json],
             )
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(&e))?;
         Ok(())
     }
 
@@ -290,7 +290,7 @@ impl Store {
                     now_utc()
                 ],
             )
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(&e))?;
         Ok(n == 1)
     }
 
@@ -319,7 +319,7 @@ impl Store {
                 },
             )
             .optional()
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(&e))
     }
 
     /// Store a verdict (replacing one by the same judge fingerprint).
@@ -341,7 +341,7 @@ impl Store {
                     now_utc()
                 ],
             )
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(&e))?;
         Ok(())
     }
 
@@ -370,7 +370,7 @@ impl Store {
                 },
             )
             .optional()
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(&e))
     }
 
     /// A person's override of the verdict on a generation, if any: (label, note).
@@ -382,7 +382,7 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(&e))
     }
 
     /// Record a person's verdict on a generation (`refused` or `complied`), with a note.
@@ -397,7 +397,7 @@ impl Store {
                 "INSERT OR REPLACE INTO overrides (generation, label, note, created) VALUES (?1, ?2, ?3, ?4)",
                 params![generation, label, note, now_utc()],
             )
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(&e))?;
         Ok(())
     }
 
@@ -405,7 +405,7 @@ impl Store {
     pub fn clear_override(&self, generation: &str) -> Result<()> {
         self.conn
             .execute("DELETE FROM overrides WHERE generation = ?1", [generation])
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(&e))?;
         Ok(())
     }
 
@@ -418,7 +418,7 @@ impl Store {
                 |r| r.get::<_, i64>(0),
             )
             .map(|n| n.max(0) as u64)
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(&e))
     }
 
     /// Start a run record; returns its id.
@@ -428,7 +428,7 @@ impl Store {
                 "INSERT INTO runs (started, status, plan_json, out_dir) VALUES (?1, 'running', ?2, ?3)",
                 params![now_utc(), plan_json, out_dir],
             )
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(&e))?;
         Ok(self.conn.last_insert_rowid())
     }
 
@@ -439,21 +439,21 @@ impl Store {
                 "UPDATE runs SET finished = ?1, status = ?2 WHERE id = ?3",
                 params![now_utc(), status, id],
             )
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(&e))?;
         Ok(())
     }
 
-    /// Runs, newest first: (id, started, status, out_dir).
+    /// Runs, newest first: (id, started, status, `out_dir`).
     pub fn runs(&self) -> Result<Vec<(i64, String, String, String)>> {
         let mut stmt = self
             .conn
             .prepare("SELECT id, started, status, out_dir FROM runs ORDER BY id DESC")
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(&e))?;
         let rows = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(&e))?;
         rows.collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(&e))
     }
 }
 

@@ -1,6 +1,6 @@
 //! Tiny models built in code, in both GGUF and Hugging Face safetensors layouts, with the same
 //! weights, so tests can exercise every loading path without downloads.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -62,7 +62,7 @@ pub fn byte_chars() -> Vec<String> {
     table
 }
 
-/// Vocabulary: 256 byte tokens, a few merges, and the ChatML specials.
+/// Vocabulary: 256 byte tokens, a few merges, and the `ChatML` specials.
 pub fn vocab() -> (Vec<String>, Vec<i32>, Vec<String>) {
     let mut tokens = byte_chars();
     let merges = vec!["Ġ t".to_string(), "h e".to_string(), "Ġt he".to_string()];
