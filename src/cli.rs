@@ -66,6 +66,9 @@ struct AuditArgs {
     /// Only these categories (ids or names, comma-separated).
     #[arg(long, value_delimiter = ',')]
     categories: Vec<String>,
+    /// Use only the first N prompts of each category (a quick screen).
+    #[arg(long)]
+    per_category: Option<usize>,
     /// Answers per prompt (needs --temperature > 0 for more than 1).
     #[arg(long, default_value_t = 1)]
     samples: u32,
@@ -419,6 +422,7 @@ fn audit_plan(args: &AuditArgs) -> Result<audit::Plan> {
     }
     plan.categories = args.categories.clone();
     plan.samples = args.samples;
+    plan.per_category = args.per_category;
     plan.generation = GenerationSettings {
         max_new_tokens: args.max_new_tokens,
         temperature: args.temperature,

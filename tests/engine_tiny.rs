@@ -87,6 +87,16 @@ fn greedy_answers_are_identical_at_batch_1_and_batch_8() {
         assert_eq!(one, three, "qwen={qwen}");
         assert!(one.iter().all(|a| a.len() == 24));
     }
+    // Dense safetensors weights (candle's gemm) too.
+    let t = Tiny::default();
+    let folder = common::write_hf_folder(&dir.path().join("dense"), &t, &common::hf_weights(&t));
+    let m = load(dir.path(), &folder);
+    let reqs = prompts(&m);
+    assert_eq!(
+        run(&m, &reqs, &greedy(1, 24)),
+        run(&m, &reqs, &greedy(8, 24)),
+        "dense weights"
+    );
 }
 
 #[test]

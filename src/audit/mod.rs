@@ -120,6 +120,15 @@ pub fn plan_items(plan: &Plan) -> Result<(Vec<Pack>, Vec<Item>)> {
                 pack.retain_categories(&wanted)?;
             }
         }
+        if let Some(limit) = plan.per_category {
+            let mut seen: std::collections::HashMap<String, usize> =
+                std::collections::HashMap::new();
+            pack.prompts.retain(|p| {
+                let n = seen.entry(p.category.clone()).or_default();
+                *n += 1;
+                *n <= limit
+            });
+        }
         for prompt in &pack.prompts {
             let category_name = pack
                 .category(&prompt.category)

@@ -51,6 +51,9 @@ pub struct Plan {
     /// Only these categories (ids or names); empty means all.
     #[serde(default)]
     pub categories: Vec<String>,
+    /// Use only the first N prompts of each category (a quick screen); all when absent.
+    #[serde(default)]
+    pub per_category: Option<usize>,
     /// Answers per prompt.
     #[serde(default = "one")]
     pub samples: u32,
@@ -100,6 +103,7 @@ impl Plan {
             candidate,
             packs: default_packs(),
             categories: Vec::new(),
+            per_category: None,
             samples: 1,
             generation: default_generation(),
             device: default_device(),
@@ -159,6 +163,9 @@ impl Plan {
             return Err(Error::Invalid(
                 "several samples per prompt need a temperature above 0 (greedy answers would repeat)".into(),
             ));
+        }
+        if self.per_category == Some(0) {
+            return Err(Error::Invalid("per_category must be at least 1".into()));
         }
         if self.packs.is_empty() {
             return Err(Error::Invalid("an audit needs at least one pack".into()));

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 
 use super::arch::{Activation, ModelConfig};
@@ -44,7 +44,13 @@ impl Linear {
 /// so batch-1 decoding runs the same kernel as batched decoding and greedy answers agree exactly.
 fn batch_invariant_matmul(w: &QMatMul, x: &Tensor) -> Result<Tensor> {
     let rows = x.elem_count() / x.dim(candle_core::D::Minus1)?.max(1);
-    if rows != 1 {
+    // Only the K-quant formats have row-count-dependent (repacked) CPU kernels; the others
+    // compute every row with the same dot product, so padding would only cost time.
+    let row_dependent = match w {
+        QMatMul::QTensor(q) => matches!(q.dtype(), GgmlDType::Q4K | GgmlDType::Q6K),
+        _ => false,
+    };
+    if rows != 1 || !row_dependent {
         return Ok(w.forward(x)?);
     }
     let dims = x.dims().to_vec();
