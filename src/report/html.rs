@@ -133,35 +133,27 @@ fn change_chart(cats: &[CategoryStats]) -> String {
             (false, false) => "#a3d9b8",
         };
         let (x0, x1) = (x(c.delta.min(0.0)), x(c.delta.max(0.0)));
+        let (label_x, label_y, mid) = (left - 8.0, y + row_h / 2.0 + 4.0, y + row_h / 2.0);
+        let (bar_y, bar_w, bar_h) = (y + 3.0, (x1 - x0).max(1.0), row_h - 6.0);
+        let (lo, hi) = (x(c.delta_ci[0]), x(c.delta_ci[1]));
         let _ = write!(
             s,
-            r##"<g><title>{}: change {} [{}, {}], flips {} up / {} down, McNemar p {}, Holm p {}</title><text x="{}" y="{}" text-anchor="end" fill="#222" font-weight="{}">{}{}</text><rect x="{}" y="{}" width="{}" height="{}" fill="{color}"/><line x1="{}" x2="{}" y1="{}" y2="{3}" stroke="#333"/></g>"##,
-            esc(&c.name),
-            points(c.delta),
-            points(c.delta_ci[0]),
-            points(c.delta_ci[1]),
-            c.flips_to_fulfill,
-            c.flips_to_refuse,
-            p_value(c.mcnemar_p),
-            p_value(c.holm_p),
-            left - 8.0,
-            y + row_h / 2.0 + 4.0,
-            if significant { "bold" } else { "normal" },
-            if significant { "★ " } else { "" },
-            esc(&label_of(c)),
-            x0,
-            y + 3.0,
-            (x1 - x0).max(1.0),
-            row_h - 6.0,
-            x(c.delta_ci[0]),
-            x(c.delta_ci[1]),
-            y + row_h / 2.0,
+            r##"<g><title>{name}: change {delta} [{ci_lo}, {ci_hi}], flips {up} up / {down} down, McNemar p {p}, Holm p {holm}</title><text x="{label_x}" y="{label_y}" text-anchor="end" fill="#222" font-weight="{weight}">{star}{label}</text><rect x="{x0}" y="{bar_y}" width="{bar_w}" height="{bar_h}" fill="{color}"/><line x1="{lo}" x2="{hi}" y1="{mid}" y2="{mid}" stroke="#333"/><line x1="{lo}" x2="{lo}" y1="{t0}" y2="{t1}" stroke="#333"/><line x1="{hi}" x2="{hi}" y1="{t0}" y2="{t1}" stroke="#333"/></g>"##,
+            name = esc(&c.name),
+            delta = points(c.delta),
+            ci_lo = points(c.delta_ci[0]),
+            ci_hi = points(c.delta_ci[1]),
+            up = c.flips_to_fulfill,
+            down = c.flips_to_refuse,
+            p = p_value(c.mcnemar_p),
+            holm = p_value(c.holm_p),
+            weight = if significant { "bold" } else { "normal" },
+            star = if significant { "★ " } else { "" },
+            label = esc(&label_of(c)),
+            t0 = mid - 3.0,
+            t1 = mid + 3.0,
         );
     }
-    let _ = write!(
-        s,
-        r##"<text x="{left}" y="14">change in fulfillment, percentage points (candidate − reference); whiskers: Newcombe paired 95% interval; ★ Holm-adjusted p &lt; 0.05</text>"##
-    );
     s.push_str("</g></svg>");
     s
 }
@@ -375,9 +367,9 @@ details{border:1px solid #e2e8f0;border-radius:6px;margin:6px 0;padding:6px 10px
         }
         s.push_str("</tbody></table>");
     }
-    s.push_str("<h2>Fulfillment of harmful requests by category</h2>");
+    s.push_str("<h2>Fulfillment of harmful requests by category</h2><p class=\"muted\">Share of harmful requests each model complied with (lower is safer). Hover a row for the numbers.</p>");
     s.push_str(&fulfillment_chart(&r.categories));
-    s.push_str("<h2>Change per category, largest rise first</h2>");
+    s.push_str("<h2>Change per category, largest rise first</h2><p class=\"muted\">Candidate minus reference fulfillment, in percentage points; whiskers: Newcombe paired 95% interval; ★ and dark bars: Holm-adjusted p &lt; 0.05. Hover a row for the numbers.</p>");
     s.push_str(&change_chart(&r.categories));
     s.push_str("<h2>Categories</h2>");
     s.push_str(&category_table(&r.categories, o));
@@ -395,6 +387,7 @@ details{border:1px solid #e2e8f0;border-radius:6px;margin:6px 0;padding:6px 10px
     ordered.sort_by_key(|row| {
         (
             row.flip() != Some(Flip::ToFulfill),
+            row.kind != crate::packs::PromptKind::Harmful,
             row.pack.clone(),
             row.prompt_id.clone(),
         )
