@@ -261,7 +261,7 @@ fn pickle_checkpoints_are_refused_by_content_not_name() {
     assert_names(
         &load_error(dir.path(), &folder),
         &bin,
-        &["pickle", "convert"],
+        &["pickle", "Convert"],
     );
 }
 

@@ -205,6 +205,8 @@ pub fn load(spec: &ModelSpec, options: &LoadOptions) -> Result<LoadedModel> {
                 ));
             }
             let gguf = gguf::GgufFile::open(&path)?;
+            // An unsupported architecture is the first thing to tell the user.
+            ModelConfig::from_gguf(&gguf)?;
             files.push(hashes.digest("weights", &path)?);
             let tokenizer = TextTokenizer::from_gguf(&gguf)?;
             let template = ChatTemplate::new(
