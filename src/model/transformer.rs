@@ -315,6 +315,21 @@ impl Transformer {
         block.down.forward(&(act * block.up.forward(x)?)?)
     }
 
+    /// The rest of a block after attention: output projection, (post-)norms, MLP, residuals.
+    fn finish_block(&self, block: &Block, residual: &Tensor, attn: &Tensor) -> Result<Tensor> {
+        let mut out = block.o.forward(attn)?;
+        if let Some(n) = &block.post_attn_norm {
+            out = n.forward(&out)?;
+        }
+        let x = (residual + out)?;
+        let h = block.ffn_norm.forward(&x)?;
+        let mut out = self.mlp(block, &h)?;
+        if let Some(n) = &block.post_ffn_norm {
+            out = n.forward(&out)?;
+        }
+        Ok((x + out)?)
+    }
+
     fn check_room(&self, cache: &SeqCache, extra: usize) -> Result<()> {
         if cache.len + extra > self.max_positions {
             return Err(Error::Invalid(format!(
@@ -393,18 +408,7 @@ impl Transformer {
                     .matmul(&v)?
                     .transpose(1, 2)?
                     .reshape((1, t, cfg.heads * cfg.head_dim))?;
-            let mut out = block.o.forward(&attn)?;
-            if let Some(n) = &block.post_attn_norm {
-                out = n.forward(&out)?;
-            }
-            x = (residual + out)?;
-            let residual = x.clone();
-            let h = block.ffn_norm.forward(&x)?;
-            let mut out = self.mlp(block, &h)?;
-            if let Some(n) = &block.post_ffn_norm {
-                out = n.forward(&out)?;
-            }
-            x = (residual + out)?;
+            x = self.finish_block(block, &residual, &attn)?;
         }
         cache.len = t;
         let last = x.narrow(1, t - 1, 1)?.squeeze(1)?.contiguous()?; // (1, hidden)
@@ -437,6 +441,18 @@ impl Transformer {
         let positions = Tensor::new(positions.as_slice(), &self.device)?;
         let mut x = self.embed(&ids)?; // (b, hidden)
         let scale = (1.0 / cfg.query_pre_attn_scalar.sqrt()) as f32;
+        // Rotary rows for each sequence's position, gathered once per step, (b, 1, d/2).
+        let gather = |rope: &Rope| -> Result<(Tensor, Tensor)> {
+            Ok((
+                rope.cos.index_select(&positions, 0)?.unsqueeze(1)?,
+                rope.sin.index_select(&positions, 0)?.unsqueeze(1)?,
+            ))
+        };
+        let global_tables = gather(&self.rope_global)?;
+        let local_tables = match &self.rope_local {
+            Some(local) => gather(local)?,
+            None => global_tables.clone(),
+        };
         let kv_width = cfg.kv_heads * cfg.head_dim;
         for (i, block) in self.blocks.iter().enumerate() {
             let residual = x.clone();
@@ -451,11 +467,13 @@ impl Transformer {
                 (Some(qn), Some(kn)) => (qn.forward(&q)?, kn.forward(&k)?),
                 _ => (q, k),
             };
-            let rope = self.rope_for(i);
-            let cos = rope.cos.index_select(&positions, 0)?.unsqueeze(1)?; // (b, 1, d/2)
-            let sin = rope.sin.index_select(&positions, 0)?.unsqueeze(1)?;
-            let q = self.apply_rope(&q.unsqueeze(2)?, &cos, &sin)?; // (b, heads, 1, d)
-            let k = self.apply_rope(&k.unsqueeze(2)?, &cos, &sin)?; // (b, kv, 1, d)
+            let (cos, sin) = if self.rope_local.is_some() && cfg.layer_window(i).is_some() {
+                &local_tables
+            } else {
+                &global_tables
+            };
+            let q = self.apply_rope(&q.unsqueeze(2)?, cos, sin)?; // (b, heads, 1, d)
+            let k = self.apply_rope(&k.unsqueeze(2)?, cos, sin)?; // (b, kv, 1, d)
             let q = q.flatten_all()?.to_vec1::<f32>()?;
             let k = k.flatten_all()?.to_vec1::<f32>()?;
             let v = v.flatten_all()?.to_vec1::<f32>()?;
@@ -481,18 +499,7 @@ impl Transformer {
                 );
             }
             let attn = Tensor::from_vec(attn, (b, q_width), &self.device)?;
-            let mut out = block.o.forward(&attn)?;
-            if let Some(n) = &block.post_attn_norm {
-                out = n.forward(&out)?;
-            }
-            x = (residual + out)?;
-            let residual = x.clone();
-            let h = block.ffn_norm.forward(&x)?;
-            let mut out = self.mlp(block, &h)?;
-            if let Some(n) = &block.post_ffn_norm {
-                out = n.forward(&out)?;
-            }
-            x = (residual + out)?;
+            x = self.finish_block(block, &residual, &attn)?;
         }
         for cache in caches.iter_mut() {
             cache.len += 1;
