@@ -68,13 +68,10 @@ fn greedy(batch: usize, n: usize) -> GenerationSettings {
 #[test]
 fn greedy_answers_are_identical_at_batch_1_and_batch_8() {
     let dir = tempfile::tempdir().unwrap();
-    for qwen in [false, true] {
-        let t = Tiny {
-            qwen,
-            ..Default::default()
-        };
+    for family in common::Family::ALL {
+        let t = Tiny::of(family);
         let path = common::write_gguf(
-            &dir.path().join(format!("tiny-{qwen}.gguf")),
+            &dir.path().join(format!("tiny-{family:?}.gguf")),
             &t,
             GgmlDType::Q8_0,
         );
@@ -83,8 +80,8 @@ fn greedy_answers_are_identical_at_batch_1_and_batch_8() {
         let one = run(&m, &reqs, &greedy(1, 24));
         let eight = run(&m, &reqs, &greedy(8, 24));
         let three = run(&m, &reqs, &greedy(3, 24));
-        assert_eq!(one, eight, "qwen={qwen}");
-        assert_eq!(one, three, "qwen={qwen}");
+        assert_eq!(one, eight, "{family:?}");
+        assert_eq!(one, three, "{family:?}");
         assert!(one.iter().all(|a| a.len() == 24));
     }
     // Dense safetensors weights (candle's gemm) too.
@@ -102,18 +99,15 @@ fn greedy_answers_are_identical_at_batch_1_and_batch_8() {
 #[test]
 fn gguf_and_safetensors_layouts_of_the_same_weights_agree() {
     let dir = tempfile::tempdir().unwrap();
-    for qwen in [false, true] {
-        let t = Tiny {
-            qwen,
-            ..Default::default()
-        };
+    for family in common::Family::ALL {
+        let t = Tiny::of(family);
         let gguf = common::write_gguf(
-            &dir.path().join(format!("m-{qwen}.gguf")),
+            &dir.path().join(format!("m-{family:?}.gguf")),
             &t,
             GgmlDType::F32,
         );
         let folder = common::write_hf_folder(
-            &dir.path().join(format!("hf-{qwen}")),
+            &dir.path().join(format!("hf-{family:?}")),
             &t,
             &common::hf_weights(&t),
         );
@@ -139,47 +133,65 @@ fn gguf_and_safetensors_layouts_of_the_same_weights_agree() {
             .unwrap()
             .to_scalar::<f32>()
             .unwrap();
-        assert!(diff < 1e-3, "qwen={qwen}: logits differ by {diff}");
+        assert!(diff < 1e-3, "{family:?}: logits differ by {diff}");
         // The decode path agrees with prefill: feed the prompt's last token again both ways.
         let reqs = prompts(&a);
         assert_eq!(
             run(&a, &reqs, &greedy(4, 12)),
             run(&b, &reqs, &greedy(4, 12)),
-            "qwen={qwen}"
+            "{family:?}"
         );
     }
 }
 
 #[test]
-fn decode_step_matches_a_full_prefill_of_the_longer_sequence() {
+fn decode_steps_match_a_full_prefill_of_the_longer_sequence() {
+    // Prefill (candle attention with a causal/sliding-window mask) and decode (per-sequence host
+    // attention over the cache) must compute the same thing, including Gemma's window.
     let dir = tempfile::tempdir().unwrap();
-    let t = Tiny::default();
-    let m = load(
-        dir.path(),
-        &common::write_gguf(&dir.path().join("m.gguf"), &t, GgmlDType::F32),
-    );
-    let ids = m.prompt_ids(None, &["the cat sat".into()]).unwrap();
-    let mut cache = m.transformer.new_cache();
-    m.transformer
-        .prefill(&ids[..ids.len() - 1], &mut cache)
-        .unwrap();
-    let stepped = m
-        .transformer
-        .decode(&ids[ids.len() - 1..], &mut [&mut cache])
-        .unwrap()
-        .squeeze(0)
-        .unwrap();
-    let mut fresh = m.transformer.new_cache();
-    let full = m.transformer.prefill(&ids, &mut fresh).unwrap();
-    let diff = (stepped - full)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    assert!(diff < 1e-4, "decode and prefill disagree by {diff}");
+    for family in common::Family::ALL {
+        let t = Tiny::of(family);
+        let m = load(
+            dir.path(),
+            &common::write_gguf(
+                &dir.path().join(format!("{family:?}.gguf")),
+                &t,
+                GgmlDType::F32,
+            ),
+        );
+        let ids = m
+            .prompt_ids(None, &["the cat sat on the mat".into()])
+            .unwrap();
+        assert!(ids.len() > 3 * common::GEMMA_WINDOW);
+        // Prefill half, then decode the rest token by token.
+        let half = ids.len() / 2;
+        let mut cache = m.transformer.new_cache();
+        m.transformer.prefill(&ids[..half], &mut cache).unwrap();
+        let mut stepped = None;
+        for &id in &ids[half..] {
+            stepped = Some(
+                m.transformer
+                    .decode(&[id], &mut [&mut cache])
+                    .unwrap()
+                    .squeeze(0)
+                    .unwrap(),
+            );
+        }
+        let mut fresh = m.transformer.new_cache();
+        let full = m.transformer.prefill(&ids, &mut fresh).unwrap();
+        let diff = (stepped.unwrap() - full)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(
+            diff < 1e-4,
+            "{family:?}: decode and prefill disagree by {diff}"
+        );
+    }
 }
 
 #[test]

@@ -11,10 +11,46 @@ use candle_core::{Device, Tensor};
 
 pub const CHATML: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
+/// Which architecture the tiny model imitates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Llama,
+    Qwen2,
+    Qwen3,
+    Gemma3,
+}
+
+impl Family {
+    pub const ALL: [Family; 4] = [Family::Llama, Family::Qwen2, Family::Qwen3, Family::Gemma3];
+
+    pub fn gguf_arch(self) -> &'static str {
+        match self {
+            Family::Llama => "llama",
+            Family::Qwen2 => "qwen2",
+            Family::Qwen3 => "qwen3",
+            Family::Gemma3 => "gemma3",
+        }
+    }
+
+    fn hf_model_type(self) -> &'static str {
+        match self {
+            Family::Gemma3 => "gemma3_text",
+            other => other.gguf_arch(),
+        }
+    }
+
+    fn qk_norm(self) -> bool {
+        matches!(self, Family::Qwen3 | Family::Gemma3)
+    }
+}
+
+/// Gemma's sliding window in the tiny model: short, so test prompts exceed it.
+pub const GEMMA_WINDOW: usize = 5;
+
 /// Shape of the tiny model.
 #[derive(Clone, Copy, Debug)]
 pub struct Tiny {
-    pub qwen: bool,
+    pub family: Family,
     pub hidden: usize,
     pub layers: usize,
     pub heads: usize,
@@ -26,7 +62,7 @@ pub struct Tiny {
 impl Default for Tiny {
     fn default() -> Self {
         Self {
-            qwen: false,
+            family: Family::Llama,
             hidden: 64,
             layers: 2,
             heads: 4,
@@ -38,6 +74,15 @@ impl Default for Tiny {
 }
 
 impl Tiny {
+    /// A tiny model of `family`; Gemma gets six layers so one of them is a global layer.
+    pub fn of(family: Family) -> Self {
+        Self {
+            family,
+            layers: if family == Family::Gemma3 { 6 } else { 2 },
+            ..Self::default()
+        }
+    }
+
     pub fn head_dim(&self) -> usize {
         self.hidden / self.heads
     }
@@ -102,25 +147,27 @@ pub fn hf_weights(t: &Tiny) -> HashMap<String, Tensor> {
     let (h, q, kv) = (t.hidden, t.heads * t.head_dim(), t.kv_heads * t.head_dim());
     w.insert("model.embed_tokens.weight".into(), rng.tensor(&[v, h], 1.0));
     w.insert("lm_head.weight".into(), rng.tensor(&[v, h], 0.5));
-    w.insert(
-        "model.norm.weight".into(),
-        (rng.tensor(&[h], 0.2) + 1.0).unwrap(),
-    );
+    // Gemma stores RMS norm weights as w with an effective scale of 1 + w.
+    let offset = if t.family == Family::Gemma3 { 0.0 } else { 1.0 };
+    let mut norm = |rng: &mut Lcg, n: usize| (rng.tensor(&[n], 0.2) + offset).unwrap();
+    w.insert("model.norm.weight".into(), norm(&mut rng, h));
     for i in 0..t.layers {
         let p = |s: &str| format!("model.layers.{i}.{s}");
-        w.insert(
-            p("input_layernorm.weight"),
-            (rng.tensor(&[h], 0.2) + 1.0).unwrap(),
-        );
-        w.insert(
-            p("post_attention_layernorm.weight"),
-            (rng.tensor(&[h], 0.2) + 1.0).unwrap(),
-        );
+        w.insert(p("input_layernorm.weight"), norm(&mut rng, h));
+        w.insert(p("post_attention_layernorm.weight"), norm(&mut rng, h));
+        if t.family == Family::Gemma3 {
+            w.insert(p("pre_feedforward_layernorm.weight"), norm(&mut rng, h));
+            w.insert(p("post_feedforward_layernorm.weight"), norm(&mut rng, h));
+        }
+        if t.family.qk_norm() {
+            w.insert(p("self_attn.q_norm.weight"), norm(&mut rng, t.head_dim()));
+            w.insert(p("self_attn.k_norm.weight"), norm(&mut rng, t.head_dim()));
+        }
         w.insert(p("self_attn.q_proj.weight"), rng.tensor(&[q, h], 0.4));
         w.insert(p("self_attn.k_proj.weight"), rng.tensor(&[kv, h], 0.4));
         w.insert(p("self_attn.v_proj.weight"), rng.tensor(&[kv, h], 0.4));
         w.insert(p("self_attn.o_proj.weight"), rng.tensor(&[h, q], 0.4));
-        if t.qwen {
+        if t.family == Family::Qwen2 {
             w.insert(p("self_attn.q_proj.bias"), rng.tensor(&[q], 0.2));
             w.insert(p("self_attn.k_proj.bias"), rng.tensor(&[kv], 0.2));
             w.insert(p("self_attn.v_proj.bias"), rng.tensor(&[kv], 0.2));
@@ -147,7 +194,15 @@ fn permute(w: &Tensor, heads: usize) -> Tensor {
 pub fn write_gguf(path: &Path, t: &Tiny, dtype: GgmlDType) -> PathBuf {
     let w = hf_weights(t);
     let (tokens, types, merges) = vocab();
-    let arch = if t.qwen { "qwen2" } else { "llama" };
+    let arch = t.family.gguf_arch();
+    // GGUF stores Gemma's norm weights with the +1 already applied.
+    let gguf_norm = |x: Tensor| {
+        if t.family == Family::Gemma3 {
+            (x + 1.0).unwrap()
+        } else {
+            x
+        }
+    };
     let mut tensors: Vec<(String, Tensor)> = Vec::new();
     let mut put = |name: String, tensor: Tensor| tensors.push((name, tensor));
     put(
@@ -155,11 +210,15 @@ pub fn write_gguf(path: &Path, t: &Tiny, dtype: GgmlDType) -> PathBuf {
         w["model.embed_tokens.weight"].clone(),
     );
     put("output.weight".into(), w["lm_head.weight"].clone());
-    put("output_norm.weight".into(), w["model.norm.weight"].clone());
+    put(
+        "output_norm.weight".into(),
+        gguf_norm(w["model.norm.weight"].clone()),
+    );
     for i in 0..t.layers {
         let g = |s: &str| w[&format!("model.layers.{i}.{s}")].clone();
         let b = |s: &str| format!("blk.{i}.{s}");
-        let (q, k) = if t.qwen {
+        // Only Llama GGUF files carry q/k permuted for interleaved RoPE.
+        let (q, k) = if t.family != Family::Llama {
             (g("self_attn.q_proj.weight"), g("self_attn.k_proj.weight"))
         } else {
             (
@@ -167,13 +226,41 @@ pub fn write_gguf(path: &Path, t: &Tiny, dtype: GgmlDType) -> PathBuf {
                 permute(&g("self_attn.k_proj.weight"), t.kv_heads),
             )
         };
-        put(b("attn_norm.weight"), g("input_layernorm.weight"));
-        put(b("ffn_norm.weight"), g("post_attention_layernorm.weight"));
+        put(
+            b("attn_norm.weight"),
+            gguf_norm(g("input_layernorm.weight")),
+        );
+        if t.family == Family::Gemma3 {
+            put(
+                b("post_attention_norm.weight"),
+                gguf_norm(g("post_attention_layernorm.weight")),
+            );
+            put(
+                b("ffn_norm.weight"),
+                gguf_norm(g("pre_feedforward_layernorm.weight")),
+            );
+            put(
+                b("post_ffw_norm.weight"),
+                gguf_norm(g("post_feedforward_layernorm.weight")),
+            );
+        } else {
+            put(b("ffn_norm.weight"), g("post_attention_layernorm.weight"));
+        }
+        if t.family.qk_norm() {
+            put(
+                b("attn_q_norm.weight"),
+                gguf_norm(g("self_attn.q_norm.weight")),
+            );
+            put(
+                b("attn_k_norm.weight"),
+                gguf_norm(g("self_attn.k_norm.weight")),
+            );
+        }
         put(b("attn_q.weight"), q);
         put(b("attn_k.weight"), k);
         put(b("attn_v.weight"), g("self_attn.v_proj.weight"));
         put(b("attn_output.weight"), g("self_attn.o_proj.weight"));
-        if t.qwen {
+        if t.family == Family::Qwen2 {
             put(b("attn_q.bias"), g("self_attn.q_proj.bias"));
             put(b("attn_k.bias"), g("self_attn.k_proj.bias"));
             put(b("attn_v.bias"), g("self_attn.v_proj.bias"));
@@ -190,7 +277,7 @@ pub fn write_gguf(path: &Path, t: &Tiny, dtype: GgmlDType) -> PathBuf {
         })
         .collect();
     let key = |k: &str| format!("{arch}.{k}");
-    let meta: Vec<(String, Value)> = vec![
+    let mut meta: Vec<(String, Value)> = vec![
         ("general.architecture".into(), Value::String(arch.into())),
         ("general.name".into(), Value::String("tiny".into())),
         (key("embedding_length"), Value::U32(t.hidden as u32)),
@@ -207,7 +294,14 @@ pub fn write_gguf(path: &Path, t: &Tiny, dtype: GgmlDType) -> PathBuf {
         ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
         (
             "tokenizer.ggml.pre".into(),
-            Value::String(if t.qwen { "qwen2" } else { "smollm" }.into()),
+            Value::String(
+                if t.family == Family::Llama {
+                    "smollm"
+                } else {
+                    "qwen2"
+                }
+                .into(),
+            ),
         ),
         (
             "tokenizer.ggml.tokens".into(),
@@ -228,6 +322,13 @@ pub fn write_gguf(path: &Path, t: &Tiny, dtype: GgmlDType) -> PathBuf {
             Value::String(CHATML.into()),
         ),
     ];
+    if t.family == Family::Gemma3 {
+        meta.push((key("attention.key_length"), Value::U32(t.head_dim() as u32)));
+        meta.push((
+            key("attention.sliding_window"),
+            Value::U32(GEMMA_WINDOW as u32),
+        ));
+    }
     let meta_refs: Vec<(&str, &Value)> = meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let tensor_refs: Vec<(&str, &QTensor)> =
         qtensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
@@ -246,7 +347,12 @@ pub fn write_hf_folder(dir: &Path, t: &Tiny, weights: &HashMap<String, Tensor>) 
     std::fs::remove_file(&gguf).unwrap();
     let (tokens, _, _) = vocab();
     let config = serde_json::json!({
-        "model_type": if t.qwen { "qwen2" } else { "llama" },
+        "model_type": t.family.hf_model_type(),
+        "head_dim": t.head_dim(),
+        "sliding_window": GEMMA_WINDOW,
+        "sliding_window_pattern": 6,
+        "rope_local_base_freq": 10000.0,
+        "query_pre_attn_scalar": t.head_dim(),
         "hidden_size": t.hidden, "num_hidden_layers": t.layers, "num_attention_heads": t.heads,
         "num_key_value_heads": t.kv_heads, "intermediate_size": t.ffn, "vocab_size": tokens.len(),
         "max_position_embeddings": 512, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
