@@ -149,7 +149,7 @@ pub fn hf_weights(t: &Tiny) -> HashMap<String, Tensor> {
     w.insert("lm_head.weight".into(), rng.tensor(&[v, h], 0.5));
     // Gemma stores RMS norm weights as w with an effective scale of 1 + w.
     let offset = if t.family == Family::Gemma3 { 0.0 } else { 1.0 };
-    let mut norm = |rng: &mut Lcg, n: usize| (rng.tensor(&[n], 0.2) + offset).unwrap();
+    let norm = |rng: &mut Lcg, n: usize| (rng.tensor(&[n], 0.2) + offset).unwrap();
     w.insert("model.norm.weight".into(), norm(&mut rng, h));
     for i in 0..t.layers {
         let p = |s: &str| format!("model.layers.{i}.{s}");
