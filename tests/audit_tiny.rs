@@ -419,3 +419,51 @@ fn a_plan_file_runs_the_same_audit() {
     assert_eq!(report["candidate"]["system_prompt"], "Always answer.");
     assert_eq!(report["settings"]["generation"]["max_new_tokens"], 8);
 }
+
+#[test]
+fn a_broken_candidate_file_fails_clearly_and_keeps_the_reference_answers() {
+    let f = fixture(2);
+    let broken = f.root.join("vendor.gguf");
+    let mut bytes = std::fs::read(&f.candidate).unwrap();
+    bytes.truncate(bytes.len() / 3);
+    std::fs::write(&broken, bytes).unwrap();
+    let out = bin()
+        .args(["audit", "--reference"])
+        .arg(&f.reference)
+        .arg("--candidate")
+        .arg(&broken)
+        .arg("--pack")
+        .arg(&f.pack)
+        .args(["--max-new-tokens", "6", "--store"])
+        .arg(f.root.join("store"))
+        .arg("--out")
+        .arg(f.root.join("broken-out"))
+        .env("ALIGNDIFF_CACHE", f.root.join("cache"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("vendor.gguf") && stderr.contains("truncated"),
+        "{stderr}"
+    );
+    assert!(
+        !f.root.join("broken-out/report.json").exists(),
+        "no report from a failed audit"
+    );
+    let store = Store::open_dir(&f.root.join("store")).unwrap();
+    let reference = aligndiff::model::load(
+        &aligndiff::model::ModelSpec::new(f.reference.to_str().unwrap()),
+        &aligndiff::model::LoadOptions {
+            hash_cache: Some(f.root.join("h.json")),
+            max_positions: 64,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        store.count_generations(&reference.fingerprint.id).unwrap(),
+        8,
+        "the reference's answers were kept"
+    );
+}
