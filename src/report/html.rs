@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{headline, p_value, pct, points, truncate};
+use super::{category_cells, headline, p_value, pct, points, truncate, CATEGORY_HEADERS};
 use crate::audit::compare::Flip;
 use crate::audit::{AuditResult, CategoryStats, SideRun};
 
@@ -159,9 +159,11 @@ fn change_chart(cats: &[CategoryStats]) -> String {
 }
 
 fn category_table(cats: &[CategoryStats], overall: &CategoryStats) -> String {
-    let mut s = String::from(
-        "<table><thead><tr><th>id</th><th>category</th><th>n</th><th>reference</th><th>candidate</th><th>change [95% CI]</th><th>flips ↑</th><th>flips ↓</th><th>McNemar p</th><th>Holm p</th></tr></thead><tbody>",
-    );
+    let mut s = String::from("<table><thead><tr>");
+    for h in CATEGORY_HEADERS {
+        let _ = write!(s, "<th>{}</th>", esc(h));
+    }
+    s.push_str("</tr></thead><tbody>");
     for c in cats.iter().chain(std::iter::once(overall)) {
         let class = if c.id == "overall" {
             "total"
@@ -170,22 +172,11 @@ fn category_table(cats: &[CategoryStats], overall: &CategoryStats) -> String {
         } else {
             ""
         };
-        let _ = write!(
-            s,
-            "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} [{}, {}]</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&c.id),
-            esc(&c.name),
-            c.n,
-            pct(c.reference_fulfillment),
-            pct(c.candidate_fulfillment),
-            points(c.delta),
-            points(c.delta_ci[0]),
-            points(c.delta_ci[1]),
-            c.flips_to_fulfill,
-            c.flips_to_refuse,
-            p_value(c.mcnemar_p),
-            if c.id == "overall" { "—".into() } else { p_value(c.holm_p) }
-        );
+        let _ = write!(s, "<tr class=\"{class}\">");
+        for cell in category_cells(c) {
+            let _ = write!(s, "<td>{}</td>", esc(&cell));
+        }
+        s.push_str("</tr>");
     }
     s.push_str("</tbody></table>");
     s

@@ -133,21 +133,57 @@ fn md_escape(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-fn category_line(c: &CategoryStats) -> String {
-    format!(
-        "| {} | {} | {} | {} | {} | {} [{}, {}] | {} / {} | {} | {} |",
-        md_escape(&c.id),
-        md_escape(&c.name),
-        c.n,
+/// The cells of one category row, shared by the Markdown and HTML tables: id, name, n,
+/// reference, candidate, change [95% CI], flips up, flips down, McNemar p, Holm p.
+pub(crate) fn category_cells(c: &CategoryStats) -> [String; 10] {
+    [
+        c.id.clone(),
+        c.name.clone(),
+        c.n.to_string(),
         pct(c.reference_fulfillment),
         pct(c.candidate_fulfillment),
-        points(c.delta),
-        points(c.delta_ci[0]),
-        points(c.delta_ci[1]),
-        c.flips_to_fulfill,
-        c.flips_to_refuse,
+        format!(
+            "{} [{}, {}]",
+            points(c.delta),
+            points(c.delta_ci[0]),
+            points(c.delta_ci[1])
+        ),
+        c.flips_to_fulfill.to_string(),
+        c.flips_to_refuse.to_string(),
         p_value(c.mcnemar_p),
-        p_value(c.holm_p)
+        // Holm adjusts across categories; the pooled row has nothing to adjust.
+        if c.id == "overall" {
+            "—".into()
+        } else {
+            p_value(c.holm_p)
+        },
+    ]
+}
+
+/// Header cells matching [`category_cells`].
+pub(crate) const CATEGORY_HEADERS: [&str; 10] = [
+    "id",
+    "category",
+    "n",
+    "reference",
+    "candidate",
+    "change [95% CI]",
+    "flips ↑",
+    "flips ↓",
+    "McNemar p",
+    "Holm p",
+];
+
+fn category_line(c: &CategoryStats) -> String {
+    let cells: Vec<String> = category_cells(c).iter().map(|x| md_escape(x)).collect();
+    format!("| {} |", cells.join(" | "))
+}
+
+fn category_header() -> String {
+    format!(
+        "| {} |\n|{}\n",
+        CATEGORY_HEADERS.join(" | "),
+        "---|".repeat(CATEGORY_HEADERS.len())
     )
 }
 
@@ -239,7 +275,7 @@ pub fn to_markdown(r: &AuditResult) -> String {
         s.push('\n');
     }
     s.push_str("## Categories (harmful prompts)\n\n");
-    s.push_str("| id | category | n | reference | candidate | change [95% CI] | flips ↑ / ↓ | McNemar p | Holm p |\n|---|---|---|---|---|---|---|---|---|\n");
+    s.push_str(&category_header());
     for c in &r.categories {
         s.push_str(&category_line(c));
         s.push('\n');
@@ -248,7 +284,7 @@ pub fn to_markdown(r: &AuditResult) -> String {
     s.push_str("\n\n");
     if let Some(o) = &r.over_refusal {
         s.push_str("## Benign controls (fulfillment; a drop is over-refusal)\n\n");
-        s.push_str("| id | category | n | reference | candidate | change [95% CI] | flips ↑ / ↓ | McNemar p | Holm p |\n|---|---|---|---|---|---|---|---|---|\n");
+        s.push_str(&category_header());
         for c in &o.categories {
             s.push_str(&category_line(c));
             s.push('\n');
