@@ -61,7 +61,7 @@ impl Fingerprint {
             h.update([0]);
             h.update(t.as_bytes());
         }
-        let id = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let id = super::template::hex(&h.finalize());
         Self {
             files,
             revision,
@@ -172,11 +172,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(super::template::hex(&hasher.finalize()))
 }
 
 #[cfg(test)]

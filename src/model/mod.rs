@@ -177,6 +177,11 @@ pub fn load(spec: &ModelSpec, options: &LoadOptions) -> Result<LoadedModel> {
         Some(p) => HashCache::open(Some(p.clone())),
         None => HashCache::default_location(),
     };
+    /// A source after hub resolution: always local files.
+    enum Local {
+        Gguf(PathBuf),
+        Folder(PathBuf),
+    }
     let (source, revision) = match Source::parse(&spec.source)? {
         Source::Hub {
             repo,
@@ -185,18 +190,19 @@ pub fn load(spec: &ModelSpec, options: &LoadOptions) -> Result<LoadedModel> {
         } => {
             let resolved = source::resolve_hub(&repo, &revision, file.as_deref())?;
             let local = if file.is_some() {
-                Source::Gguf(resolved.path)
+                Local::Gguf(resolved.path)
             } else {
-                Source::Folder(resolved.path)
+                Local::Folder(resolved.path)
             };
             (local, Some(resolved.commit))
         }
-        local => (local, None),
+        Source::Gguf(path) => (Local::Gguf(path), None),
+        Source::Folder(dir) => (Local::Folder(dir), None),
     };
     let mut transforms = Vec::new();
     let mut files = Vec::new();
     let loaded = match source {
-        Source::Gguf(path) => {
+        Local::Gguf(path) => {
             if spec.lora.is_some() {
                 return Err(Error::bad_file(
                     &path,
@@ -229,7 +235,7 @@ pub fn load(spec: &ModelSpec, options: &LoadOptions) -> Result<LoadedModel> {
             let name = gguf.get_str("general.name").map(str::to_owned);
             (transformer, tokenizer, template, weights, "gguf", name)
         }
-        Source::Folder(dir) => {
+        Local::Folder(dir) => {
             let ff = source::folder_files(&dir)?;
             let config_json = read_json(&ff.config)?;
             let config = ModelConfig::from_hf_config(&ff.config, &config_json)?;
@@ -306,7 +312,6 @@ pub fn load(spec: &ModelSpec, options: &LoadOptions) -> Result<LoadedModel> {
                 None,
             )
         }
-        Source::Hub { .. } => unreachable_hub()?,
     };
     let (transformer, mut tokenizer, template, weights, format, name) = loaded;
     for marker in template.end_of_turn_markers() {
@@ -346,12 +351,6 @@ pub fn load(spec: &ModelSpec, options: &LoadOptions) -> Result<LoadedModel> {
         fingerprint,
         info,
     })
-}
-
-fn unreachable_hub<T>() -> Result<T> {
-    Err(Error::Invalid(
-        "hub source was not resolved to local files".into(),
-    ))
 }
 
 impl LoadedModel {
