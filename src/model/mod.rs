@@ -212,7 +212,7 @@ pub fn load(spec: &ModelSpec, options: &LoadOptions) -> Result<LoadedModel> {
             }
             let gguf = gguf::GgufFile::open(&path)?;
             // An unsupported architecture is the first thing to tell the user.
-            ModelConfig::from_gguf(&gguf)?;
+            let config = ModelConfig::from_gguf(&gguf)?;
             files.push(hashes.digest("weights", &path)?);
             let tokenizer = TextTokenizer::from_gguf(&gguf)?;
             let template = ChatTemplate::new(
@@ -225,6 +225,7 @@ pub fn load(spec: &ModelSpec, options: &LoadOptions) -> Result<LoadedModel> {
             );
             let (transformer, weights) = weights::load_gguf(
                 &gguf,
+                config,
                 options.requantize,
                 options.max_positions,
                 &options.device,

@@ -328,14 +328,14 @@ fn assemble(
     Transformer::new(config, embed, blocks, norm, output, max_positions, device)
 }
 
-/// Build a model from a validated GGUF file.
+/// Build a model from a validated GGUF file and the hyperparameters read from it.
 pub fn load_gguf(
     gguf: &GgufFile,
+    config: ModelConfig,
     requantize: Requantize,
     max_positions: usize,
     device: &Device,
 ) -> Result<(Transformer, WeightsInfo)> {
-    let config = ModelConfig::from_gguf(gguf)?;
     let file = std::fs::File::open(&gguf.path).map_err(|e| Error::io(&gguf.path, e))?;
     let mut src = GgufSource {
         gguf,
