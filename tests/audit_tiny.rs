@@ -100,6 +100,19 @@ fn audit_writes_all_reports_with_the_documented_fields() {
     let result = audit::run(&p, &store, &AtomicBool::new(false), &mut |_| {}).unwrap();
     assert_eq!(result.rows.len(), 16);
     assert_eq!(result.reference.generated, 16);
+    let limited = |side: fn(&audit::Row) -> &audit::RowSide| {
+        result
+            .rows
+            .iter()
+            .filter(|r| side(r).finish == "length")
+            .count()
+    };
+    assert_eq!(result.reference.hit_token_limit, limited(|r| &r.reference));
+    assert_eq!(result.candidate.hit_token_limit, limited(|r| &r.candidate));
+    assert!(
+        result.reference.hit_token_limit > 0,
+        "tiny random models run to the token limit"
+    );
     assert_eq!(result.categories.len(), 2);
     let written = aligndiff::report::write_all(&result, &p.out).unwrap();
     assert_eq!(written.len(), 4);

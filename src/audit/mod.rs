@@ -15,7 +15,7 @@ pub use compare::{AuditResult, CategoryStats, Row, RowSide};
 pub use plan::{Plan, SidePlan};
 
 use crate::error::{Error, Result};
-use crate::generate::{self, Event, GenerationSettings, Request};
+use crate::generate::{self, Event, FinishReason, GenerationSettings, Request};
 use crate::judge::{Judge, Label, RefusalJudge};
 use crate::model::{self, Fingerprint, LoadOptions, LoadedModel, ModelInfo};
 use crate::packs::{self, Pack, Prompt};
@@ -248,10 +248,13 @@ fn answer_side(
         })
         .collect();
     let mut todo = Vec::new();
+    // Token-limit stops are counted as answers are found or made, not by a second read.
+    let mut hit_token_limit = 0;
     for (index, item) in items.iter().enumerate() {
         store.put_prompt(&item.text_hash, &item.prompt.turns)?;
-        if store.generation(&keys[index])?.is_none() {
-            todo.push(index);
+        match store.generation(&keys[index])? {
+            Some(g) => hit_token_limit += usize::from(g.finish == "length"),
+            None => todo.push(index),
         }
     }
     let total = items.len();
@@ -324,6 +327,7 @@ fn answer_side(
                         match store.put_generation(&g) {
                             Ok(_) => {
                                 generated += 1;
+                                hit_token_limit += usize::from(c.finish == FinishReason::Length);
                                 tokens += c.token_ids.len();
                                 let secs = started.elapsed().as_secs_f64();
                                 on_event(JobEvent::Progress {
@@ -350,14 +354,6 @@ fn answer_side(
             return Err(e);
         }
         result?;
-    }
-    let mut hit_token_limit = 0;
-    for key in &keys {
-        if let Some(g) = store.generation(key)? {
-            if g.finish == "length" {
-                hit_token_limit += 1;
-            }
-        }
     }
     Ok(SideRun {
         plan: side_plan.clone(),
