@@ -36,6 +36,15 @@ enum Command {
     Audit(Box<AuditArgs>),
     /// List the shipped prompt packs, or one pack's categories.
     Packs(PacksArgs),
+    /// Open the desktop workbench (also what `aligndiff` with no command does).
+    Gui(GuiArgs),
+}
+
+#[derive(Args, Default)]
+struct GuiArgs {
+    /// Folder of the SQLite store (default: the user's data folder).
+    #[arg(long)]
+    store: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -66,6 +75,10 @@ struct AuditArgs {
     /// Only these categories (ids or names, comma-separated).
     #[arg(long, value_delimiter = ',')]
     categories: Vec<String>,
+    /// Categories the vendor says the fine-tune targeted (ids or names, comma-separated); the
+    /// report then separates drift in targeted and untargeted categories.
+    #[arg(long, value_delimiter = ',')]
+    targeted: Vec<String>,
     /// Use only the first N prompts of each category (a quick screen).
     #[arg(long)]
     per_category: Option<usize>,
@@ -204,11 +217,8 @@ pub fn main() -> ExitCode {
         Some(Command::Inspect(args)) => run_inspect(&args),
         Some(Command::Audit(args)) => run_audit(&args),
         Some(Command::Packs(args)) => run_packs(&args),
-        None => {
-            use clap::CommandFactory;
-            let _ = Cli::command().print_help();
-            Ok(ExitCode::SUCCESS)
-        }
+        Some(Command::Gui(args)) => run_gui(&args),
+        None => run_gui(&GuiArgs::default()),
     };
     match result {
         Ok(code) => code,
@@ -217,6 +227,24 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+#[cfg(feature = "gui")]
+fn run_gui(args: &GuiArgs) -> Result<ExitCode> {
+    let store = args
+        .store
+        .clone()
+        .unwrap_or_else(aligndiff::store::default_dir);
+    aligndiff::gui::run(store).map_err(anyhow::Error::msg)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "gui"))]
+fn run_gui(_args: &GuiArgs) -> Result<ExitCode> {
+    use clap::CommandFactory;
+    let _ = Cli::command().print_help();
+    eprintln!("\n(this build has no GUI: it was built without the `gui` feature)");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_generate(args: &GenerateArgs) -> Result<ExitCode> {
@@ -421,6 +449,7 @@ fn audit_plan(args: &AuditArgs) -> Result<audit::Plan> {
         plan.packs = args.packs.clone();
     }
     plan.categories = args.categories.clone();
+    plan.targeted = args.targeted.clone();
     plan.samples = args.samples;
     plan.per_category = args.per_category;
     plan.generation = GenerationSettings {
@@ -553,6 +582,9 @@ fn run_audit(args: &AuditArgs) -> Result<ExitCode> {
             aligndiff::report::pct(o.candidate_refusal_rate),
             aligndiff::report::p_value(o.overall.mcnemar_p)
         );
+    }
+    if let Some(d) = &result.drift {
+        println!("{}", aligndiff::report::drift_sentence(d));
     }
     println!(
         "{answers} answers generated in {} ({:.1} answers/min); {} reused from the store.",

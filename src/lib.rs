@@ -8,6 +8,8 @@ pub mod audit;
 pub mod bench;
 pub mod error;
 pub mod generate;
+#[cfg(feature = "gui")]
+pub mod gui;
 pub mod judge;
 pub mod model;
 pub mod packs;

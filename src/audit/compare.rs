@@ -246,6 +246,57 @@ fn family(
     (cats, overall)
 }
 
+/// Safety drift split by what the vendor says the fine-tune was for: a change confined to the
+/// targeted categories is expected; a change in the untargeted ones is collateral damage.
+#[derive(Debug, Clone, Serialize)]
+pub struct Drift {
+    /// Category ids counted as targeted.
+    pub targeted_ids: Vec<String>,
+    /// Pooled over the targeted harmful categories.
+    pub targeted: CategoryStats,
+    /// Pooled over every other harmful category.
+    pub untargeted: CategoryStats,
+}
+
+/// Whether a row's category is one of the plan's targets (by id or name, case-insensitive).
+fn is_targeted(targets: &[String], row: &Row) -> bool {
+    targets.iter().any(|t| {
+        t.eq_ignore_ascii_case(&row.category) || t.eq_ignore_ascii_case(&row.category_name)
+    })
+}
+
+fn drift(rows: &[Row], targets: &[String]) -> Result<Option<Drift>> {
+    if targets.is_empty() {
+        return Ok(None);
+    }
+    let harmful: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.kind == PromptKind::Harmful)
+        .collect();
+    if let Some(unknown) = targets.iter().find(|t| {
+        !harmful
+            .iter()
+            .any(|r| is_targeted(std::slice::from_ref(*t), r))
+    }) {
+        return Err(crate::error::Error::Invalid(format!(
+            "targeted category {unknown:?} is not among the audited harmful categories"
+        )));
+    }
+    let (targeted, untargeted): (Vec<&Row>, Vec<&Row>) =
+        harmful.into_iter().partition(|r| is_targeted(targets, r));
+    let mut targeted_ids: Vec<String> = Vec::new();
+    for r in &targeted {
+        if !targeted_ids.contains(&r.category) {
+            targeted_ids.push(r.category.clone());
+        }
+    }
+    Ok(Some(Drift {
+        targeted_ids,
+        targeted: stats_for("targeted", "Targeted categories", "", &targeted),
+        untargeted: stats_for("untargeted", "Untargeted categories", "", &untargeted),
+    }))
+}
+
 /// Pack id and its categories (id, name, domain), kept for ordering and rebuilds.
 #[derive(Debug, Clone, Serialize)]
 pub struct PackInfoFull {
@@ -320,6 +371,8 @@ pub struct AuditResult {
     pub overall: CategoryStats,
     /// Benign prompts.
     pub over_refusal: Option<OverRefusal>,
+    /// Harmful categories the fine-tune targeted vs the rest, when the plan names targets.
+    pub drift: Option<Drift>,
     /// Every prompt with both answers.
     pub rows: Vec<Row>,
     /// Gate outcome, when a gate was given.
@@ -407,6 +460,7 @@ pub fn build(
         categories: Vec::new(),
         overall: stats_for("overall", "All categories", "", &[]),
         over_refusal: None,
+        drift: None,
         rows,
         gate: None,
         overrides: 0,
@@ -433,6 +487,7 @@ fn finish(result: &mut AuditResult) -> Result<()> {
     } else {
         None
     };
+    result.drift = drift(&result.rows, &result.plan.targeted)?;
     result.overrides = result
         .rows
         .iter()

@@ -51,6 +51,10 @@ pub struct Plan {
     /// Only these categories (ids or names); empty means all.
     #[serde(default)]
     pub categories: Vec<String>,
+    /// Categories (ids or names) the vendor says the fine-tune targeted; the comparison then
+    /// reports drift in targeted and untargeted categories separately.
+    #[serde(default)]
+    pub targeted: Vec<String>,
     /// Use only the first N prompts of each category (a quick screen); all when absent.
     #[serde(default)]
     pub per_category: Option<usize>,
@@ -103,6 +107,7 @@ impl Plan {
             candidate,
             packs: default_packs(),
             categories: Vec::new(),
+            targeted: Vec::new(),
             per_category: None,
             samples: 1,
             generation: default_generation(),

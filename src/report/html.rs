@@ -324,6 +324,22 @@ details{border:1px solid #e2e8f0;border-radius:6px;margin:6px 0;padding:6px 10px
             "",
         ));
     }
+    if let Some(d) = &r.drift {
+        for (title, c) in [("Targeted", &d.targeted), ("Untargeted", &d.untargeted)] {
+            s.push_str(&card(
+                &format!("{title} drift"),
+                &points(c.delta),
+                &format!(
+                    "{} → {}, n = {}, p = {}",
+                    pct(c.reference_fulfillment),
+                    pct(c.candidate_fulfillment),
+                    c.n,
+                    p_value(c.mcnemar_p)
+                ),
+                "",
+            ));
+        }
+    }
     match &r.gate {
         Some(g) => s.push_str(&card(
             "Gate",

@@ -102,10 +102,32 @@ pub fn to_json(r: &AuditResult) -> serde_json::Value {
         "categories": r.categories,
         "overall": r.overall,
         "over_refusal": r.over_refusal,
+        "drift": r.drift,
         "gate": r.gate,
         "flipped": flipped,
         "wall_seconds": r.wall_seconds,
     })
+}
+
+/// One sentence on targeted vs untargeted drift.
+pub fn drift_sentence(d: &crate::audit::compare::Drift) -> String {
+    format!(
+        "Targeted categories ({}): fulfillment {} → {}, change {} [{}, {}], p = {}. \
+         Untargeted categories: {} → {}, change {} [{}, {}], p = {}.",
+        d.targeted_ids.join(", "),
+        pct(d.targeted.reference_fulfillment),
+        pct(d.targeted.candidate_fulfillment),
+        points(d.targeted.delta),
+        points(d.targeted.delta_ci[0]),
+        points(d.targeted.delta_ci[1]),
+        p_value(d.targeted.mcnemar_p),
+        pct(d.untargeted.reference_fulfillment),
+        pct(d.untargeted.candidate_fulfillment),
+        points(d.untargeted.delta),
+        points(d.untargeted.delta_ci[0]),
+        points(d.untargeted.delta_ci[1]),
+        p_value(d.untargeted.mcnemar_p),
+    )
 }
 
 /// Percent with one decimal.
@@ -251,6 +273,9 @@ pub fn to_markdown(r: &AuditResult) -> String {
             points(o.candidate_refusal_rate - o.reference_refusal_rate),
             p_value(o.overall.mcnemar_p)
         ));
+    }
+    if let Some(d) = &r.drift {
+        s.push_str(&format!("{}\n\n", drift_sentence(d)));
     }
     if let Some(g) = &r.gate {
         s.push_str(&format!(

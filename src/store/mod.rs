@@ -96,6 +96,23 @@ pub struct StoredGeneration {
     pub provenance: String,
 }
 
+/// One audit run as recorded in the store.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    /// Row id.
+    pub id: i64,
+    /// UTC start time.
+    pub started: String,
+    /// UTC end time; `None` while running or when the process died.
+    pub finished: Option<String>,
+    /// `running`, `finished`, `cancelled`, `failed: ...`.
+    pub status: String,
+    /// The plan, as JSON.
+    pub plan_json: String,
+    /// Where its reports were written.
+    pub out_dir: String,
+}
+
 /// A stored judgement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredVerdict {
@@ -441,6 +458,30 @@ impl Store {
             )
             .map_err(|e| self.err(&e))?;
         Ok(())
+    }
+
+    /// Every recorded run with its plan, newest first.
+    pub fn run_records(&self) -> Result<Vec<RunRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, started, finished, status, plan_json, out_dir FROM runs ORDER BY id DESC",
+            )
+            .map_err(|e| self.err(&e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(RunRecord {
+                    id: r.get(0)?,
+                    started: r.get(1)?,
+                    finished: r.get(2)?,
+                    status: r.get(3)?,
+                    plan_json: r.get(4)?,
+                    out_dir: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.err(&e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| self.err(&e))
     }
 
     /// Runs, newest first: (id, started, status, `out_dir`).

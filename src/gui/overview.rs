@@ -1,0 +1,339 @@
+//! The overview: a summary strip, the per-category chart (change sorted by size, both models'
+//! fulfillment with intervals, significant categories marked), and the prompt table below it.
+
+use eframe::egui;
+use egui_plot::{Bar, BarChart, GridMark, Line, Plot, PlotPoints, Points, Text};
+
+use super::{rows, App, Command, View};
+use crate::audit::{AuditResult, CategoryStats};
+use crate::report::{p_value, pct, points};
+
+const SIGNIFICANCE: f64 = 0.05;
+const REFERENCE_COLOR: egui::Color32 = egui::Color32::from_rgb(96, 160, 232);
+const CANDIDATE_COLOR: egui::Color32 = egui::Color32::from_rgb(240, 150, 60);
+const LESS_SAFE: egui::Color32 = egui::Color32::from_rgb(222, 80, 70);
+const SAFER: egui::Color32 = egui::Color32::from_rgb(80, 180, 110);
+const NOT_SIGNIFICANT: egui::Color32 = egui::Color32::from_gray(130);
+
+/// Draw the overview.
+pub fn ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
+    let mut commands = Vec::new();
+    let Some(result) = &app.result else {
+        empty_ui(ui, &mut commands);
+        return commands;
+    };
+    summary_ui(result, ui);
+    ui.add_space(4.0);
+    let mut order: Vec<&CategoryStats> = result.categories.iter().collect();
+    order.sort_by(|a, b| b.delta.total_cmp(&a.delta).then_with(|| a.id.cmp(&b.id)));
+    egui::Panel::top("chart")
+        .resizable(true)
+        .default_size(340.0)
+        .size_range(160.0..=900.0)
+        .show(ui, |ui| {
+            commands.extend(chart_ui(&order, app.table.category.as_deref(), ui));
+        });
+    commands.extend(rows::table_ui(app, ui));
+    commands
+}
+
+/// What the central area says before any result exists.
+pub fn empty_ui(ui: &mut egui::Ui, commands: &mut Vec<Command>) {
+    ui.add_space(24.0);
+    ui.vertical_centered(|ui| {
+        ui.heading("No results yet");
+        ui.label("Run an audit, or reopen an earlier run from the store.");
+        if ui.button("Earlier runs").clicked() {
+            commands.push(Command::Show(View::Runs));
+        }
+    });
+}
+
+fn stat(ui: &mut egui::Ui, title: &str, value: &str, detail: &str, color: Option<egui::Color32>) {
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.vertical(|ui| {
+            ui.weak(title);
+            let v = egui::RichText::new(value).size(18.0).strong();
+            ui.label(match color {
+                Some(c) => v.color(c),
+                None => v,
+            });
+            ui.small(detail);
+        });
+    });
+}
+
+fn summary_ui(r: &AuditResult, ui: &mut egui::Ui) {
+    let o = &r.overall;
+    let judge = r
+        .judges
+        .first()
+        .map_or_else(|| "?".to_owned(), |j| j.id.clone());
+    ui.horizontal_wrapped(|ui| {
+        stat(
+            ui,
+            "Harmful requests fulfilled",
+            &format!(
+                "{} → {}",
+                pct(o.reference_fulfillment),
+                pct(o.candidate_fulfillment)
+            ),
+            &format!("n = {} paired · judge: {judge}", o.n),
+            None,
+        );
+        let significant = o.mcnemar_p < SIGNIFICANCE;
+        stat(
+            ui,
+            "Change",
+            &points(o.delta),
+            &format!(
+                "95% CI [{}, {}]",
+                points(o.delta_ci[0]),
+                points(o.delta_ci[1])
+            ),
+            significant.then_some(if o.delta > 0.0 { LESS_SAFE } else { SAFER }),
+        );
+        stat(
+            ui,
+            "McNemar p",
+            &p_value(o.mcnemar_p),
+            "exact, paired",
+            None,
+        );
+        stat(
+            ui,
+            "Flips",
+            &format!("↑{} ↓{}", o.flips_to_fulfill, o.flips_to_refuse),
+            "refused→complied / complied→refused",
+            None,
+        );
+        if let Some(or) = &r.over_refusal {
+            stat(
+                ui,
+                "Over-refusal (benign)",
+                &format!(
+                    "{} → {}",
+                    pct(or.reference_refusal_rate),
+                    pct(or.candidate_refusal_rate)
+                ),
+                &format!(
+                    "n = {}, p = {}",
+                    or.overall.n,
+                    p_value(or.overall.mcnemar_p)
+                ),
+                None,
+            );
+        }
+        if let Some(d) = &r.drift {
+            for (title, c) in [
+                ("Targeted drift", &d.targeted),
+                ("Untargeted drift", &d.untargeted),
+            ] {
+                stat(
+                    ui,
+                    title,
+                    &points(c.delta),
+                    &format!("n = {}, p = {}", c.n, p_value(c.mcnemar_p)),
+                    None,
+                );
+            }
+        }
+        match &r.gate {
+            Some(g) => stat(
+                ui,
+                "Gate",
+                if g.passed { "PASSED" } else { "FAILED" },
+                &format!("{} rule(s)", g.rules.len()),
+                Some(if g.passed { SAFER } else { LESS_SAFE }),
+            ),
+            None => stat(ui, "Gate", "none", "no thresholds set", None),
+        }
+        stat(
+            ui,
+            "Human overrides",
+            &r.overrides.to_string(),
+            "verdicts a person overruled",
+            None,
+        );
+    });
+}
+
+/// The category under the pointer, by its x position in the chart.
+fn category_at(x: f64, count: usize) -> Option<usize> {
+    let i = x.round();
+    (i >= 0.0 && (x - i).abs() <= 0.45 && (i as usize) < count).then_some(i as usize)
+}
+
+fn chart_ui(order: &[&CategoryStats], filtered: Option<&str>, ui: &mut egui::Ui) -> Vec<Command> {
+    let mut commands = Vec::new();
+    ui.horizontal(|ui| {
+        ui.strong("Per category, sorted by change in fulfillment");
+        ui.weak("· bars: change (pts, 95% paired CI) · dots: fulfillment of ");
+        ui.colored_label(REFERENCE_COLOR, "reference");
+        ui.weak("and");
+        ui.colored_label(CANDIDATE_COLOR, "candidate");
+        ui.weak("· ★ Holm p < 0.05 · click a category to filter");
+    });
+    let ids: Vec<String> = order.iter().map(|c| c.id.clone()).collect();
+    let n = order.len();
+    let ids_for_axis = ids.clone();
+    let response = Plot::new("categories_chart")
+        .allow_zoom(false)
+        .allow_drag(false)
+        .allow_scroll(false)
+        .allow_boxed_zoom(false)
+        .allow_double_click_reset(false)
+        .show_crosshair(false)
+        .include_y(-1.0)
+        .include_y(1.0)
+        .include_x(-0.6)
+        .include_x(n as f64 - 0.4)
+        .y_axis_label("fulfillment / change")
+        .y_axis_formatter(|m: GridMark, _| format!("{:.0}%", m.value * 100.0))
+        .x_grid_spacer(move |_| {
+            (0..n)
+                .map(|i| GridMark {
+                    value: i as f64,
+                    step_size: 1.0,
+                })
+                .collect()
+        })
+        .x_axis_formatter(move |m: GridMark, _| {
+            let i = m.value.round();
+            if (m.value - i).abs() < 1e-6 && i >= 0.0 {
+                ids_for_axis.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .label_formatter(|_| None::<String>)
+        .show(ui, |plot| {
+            let bars: Vec<Bar> = order
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let significant = c.holm_p < SIGNIFICANCE;
+                    let color = match (significant, c.delta > 0.0) {
+                        (false, _) => NOT_SIGNIFICANT,
+                        (true, true) => LESS_SAFE,
+                        (true, false) => SAFER,
+                    };
+                    let selected = filtered == Some(c.id.as_str());
+                    let mut bar = Bar::new(i as f64, c.delta)
+                        .width(0.6)
+                        .fill(color.gamma_multiply(if selected { 1.0 } else { 0.55 }));
+                    if selected {
+                        bar = bar.stroke(egui::Stroke::new(2.0, egui::Color32::WHITE));
+                    }
+                    bar
+                })
+                .collect();
+            plot.bar_chart(BarChart::new("change", bars).allow_hover(false));
+            for (i, c) in order.iter().enumerate() {
+                let x = i as f64;
+                plot.line(
+                    Line::new(
+                        "",
+                        PlotPoints::new(vec![[x, c.delta_ci[0]], [x, c.delta_ci[1]]]),
+                    )
+                    .color(egui::Color32::from_gray(200))
+                    .width(1.0)
+                    .allow_hover(false),
+                );
+                for (dx, ci, color) in [
+                    (-0.22, c.reference_ci, REFERENCE_COLOR),
+                    (0.22, c.candidate_ci, CANDIDATE_COLOR),
+                ] {
+                    plot.line(
+                        Line::new("", PlotPoints::new(vec![[x + dx, ci[0]], [x + dx, ci[1]]]))
+                            .color(color.gamma_multiply(0.7))
+                            .width(1.0)
+                            .allow_hover(false),
+                    );
+                }
+                if c.holm_p < SIGNIFICANCE {
+                    let y = c.delta_ci[1].max(c.candidate_ci[1]).max(c.reference_ci[1]) + 0.06;
+                    plot.text(Text::new("", egui_plot::PlotPoint::new(x, y), "★").color(LESS_SAFE));
+                }
+            }
+            let reference: Vec<[f64; 2]> = order
+                .iter()
+                .enumerate()
+                .map(|(i, c)| [i as f64 - 0.22, c.reference_fulfillment])
+                .collect();
+            let candidate: Vec<[f64; 2]> = order
+                .iter()
+                .enumerate()
+                .map(|(i, c)| [i as f64 + 0.22, c.candidate_fulfillment])
+                .collect();
+            plot.points(
+                Points::new("reference", reference)
+                    .radius(3.5)
+                    .color(REFERENCE_COLOR)
+                    .allow_hover(false),
+            );
+            plot.points(
+                Points::new("candidate", candidate)
+                    .radius(3.5)
+                    .color(CANDIDATE_COLOR)
+                    .allow_hover(false),
+            );
+        });
+    let hovered = response
+        .response
+        .hover_pos()
+        .map(|p| response.transform.value_from_position(p))
+        .and_then(|p| category_at(p.x, n));
+    if let Some(i) = hovered {
+        if let Some(c) = order.get(i) {
+            response.response.clone().on_hover_ui_at_pointer(|ui| {
+                ui.strong(format!("{} {}", c.id, c.name));
+                ui.label(format!(
+                    "fulfillment {} [{}, {}] → {} [{}, {}]",
+                    pct(c.reference_fulfillment),
+                    pct(c.reference_ci[0]),
+                    pct(c.reference_ci[1]),
+                    pct(c.candidate_fulfillment),
+                    pct(c.candidate_ci[0]),
+                    pct(c.candidate_ci[1]),
+                ));
+                ui.label(format!(
+                    "change {} [{}, {}] · flips ↑{} ↓{}",
+                    points(c.delta),
+                    points(c.delta_ci[0]),
+                    points(c.delta_ci[1]),
+                    c.flips_to_fulfill,
+                    c.flips_to_refuse
+                ));
+                ui.label(format!(
+                    "McNemar p = {} · Holm p = {} · n = {}",
+                    p_value(c.mcnemar_p),
+                    p_value(c.holm_p),
+                    c.n
+                ));
+                ui.weak("click to filter the table");
+            });
+            if response.response.clicked() {
+                let id = c.id.clone();
+                commands.push(Command::FilterCategory(
+                    (filtered != Some(id.as_str())).then_some(id),
+                ));
+            }
+        }
+    }
+    commands
+}
+
+#[cfg(test)]
+mod tests {
+    use super::category_at;
+
+    #[test]
+    fn pointer_positions_map_to_the_nearest_category_and_gaps_to_none() {
+        assert_eq!(category_at(0.1, 3), Some(0));
+        assert_eq!(category_at(1.9, 3), Some(2));
+        assert_eq!(category_at(1.5, 3), None);
+        assert_eq!(category_at(3.0, 3), None);
+        assert_eq!(category_at(-0.7, 3), None);
+    }
+}

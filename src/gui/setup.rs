@@ -1,0 +1,429 @@
+//! The setup panel: the two models, the prompt packs and categories, generation settings, and the
+//! Run / Stop / Resume buttons.
+
+use eframe::egui;
+
+use super::state::category_key;
+use super::tasks::{short, Card, DialogTarget};
+use super::{App, Command};
+use crate::audit::Side;
+use crate::packs::PromptKind;
+
+/// Draw the setup panel.
+pub fn ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
+    let mut commands = Vec::new();
+    app.state.resolve_pending_categories(&app.tasks);
+    egui::Panel::bottom("run_buttons").show(ui, |ui| commands.extend(run_buttons_ui(app, ui)));
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            for side in [Side::Reference, Side::Candidate] {
+                let title = match side {
+                    Side::Reference => "Reference model",
+                    Side::Candidate => "Candidate model",
+                };
+                egui::CollapsingHeader::new(egui::RichText::new(title).strong())
+                    .default_open(true)
+                    .show(ui, |ui| commands.extend(model_ui(app, ui, side)));
+            }
+            egui::CollapsingHeader::new(egui::RichText::new("Prompt packs").strong())
+                .default_open(true)
+                .show(ui, |ui| commands.extend(packs_ui(app, ui)));
+            egui::CollapsingHeader::new(egui::RichText::new("Categories").strong())
+                .default_open(false)
+                .show(ui, |ui| categories_ui(app, ui));
+            egui::CollapsingHeader::new(egui::RichText::new("Generation").strong())
+                .default_open(true)
+                .show(ui, |ui| settings_ui(app, ui));
+        });
+    commands
+}
+
+/// A text field with a label in a two-column grid row; the field is labelled for screen readers.
+fn field(ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str) -> egui::Response {
+    let l = ui.label(label);
+    let r = ui
+        .add(
+            egui::TextEdit::singleline(value)
+                .hint_text(hint)
+                .desired_width(f32::INFINITY),
+        )
+        .labelled_by(l.id);
+    ui.end_row();
+    r
+}
+
+fn model_ui(app: &mut App, ui: &mut egui::Ui, side: Side) -> Vec<Command> {
+    let mut commands = Vec::new();
+    let running = app.job.is_some();
+    let form = app.state.side_mut(side);
+    ui.add_enabled_ui(!running, |ui| {
+        egui::Grid::new(("model_form", side.as_str()))
+            .num_columns(2)
+            .spacing([8.0, 4.0])
+            .show(ui, |ui| {
+                field(
+                    ui,
+                    "Source",
+                    &mut form.source,
+                    "model.gguf, a folder, or hf:owner/name",
+                );
+                ui.label("");
+                ui.horizontal(|ui| {
+                    if ui.small_button("GGUF file…").clicked() {
+                        commands.push(Command::Browse(DialogTarget::Model(side)));
+                    }
+                    if ui.small_button("Model folder…").clicked() {
+                        commands.push(Command::Browse(DialogTarget::ModelFolder(side)));
+                    }
+                });
+                ui.end_row();
+                if form.source.trim_start().starts_with("hf:") {
+                    field(
+                        ui,
+                        "Revision",
+                        &mut form.revision,
+                        "commit, tag or branch (pin it)",
+                    );
+                }
+                field(ui, "LoRA adapter", &mut form.lora, "optional PEFT folder");
+                ui.label("");
+                if ui.small_button("Adapter folder…").clicked() {
+                    commands.push(Command::Browse(DialogTarget::Lora(side)));
+                }
+                ui.end_row();
+                let l = ui.label("System prompt");
+                ui.add(
+                    egui::TextEdit::multiline(&mut form.system)
+                        .hint_text("optional; sent with every request")
+                        .desired_rows(2)
+                        .desired_width(f32::INFINITY),
+                )
+                .labelled_by(l.id);
+                ui.end_row();
+            });
+    });
+    ui.horizontal(|ui| {
+        let inspecting = app.tasks.inspecting(side);
+        let button = ui.add_enabled(
+            !inspecting && !app.state.side(side).source.trim().is_empty(),
+            egui::Button::new("Inspect"),
+        );
+        if button
+            .on_hover_text("Load the model to check its files, architecture and fingerprint")
+            .clicked()
+        {
+            commands.push(Command::Inspect(side));
+        }
+        if inspecting {
+            ui.spinner();
+            ui.weak("loading and hashing…");
+        }
+    });
+    match &app.cards[super::side_index(side)] {
+        Some(Ok(card)) => commands.extend(card_ui(ui, card, side)),
+        Some(Err(e)) => {
+            ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {e}"));
+        }
+        None => {}
+    }
+    ui.add_space(6.0);
+    commands
+}
+
+fn card_ui(ui: &mut egui::Ui, card: &Card, side: Side) -> Vec<Command> {
+    let mut commands = Vec::new();
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        ui.horizontal(|ui| {
+            ui.strong(&card.title);
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                if ui
+                    .small_button("Copy")
+                    .on_hover_text("Copy the card, with every file's SHA-256")
+                    .clicked()
+                {
+                    commands.push(Command::Copy(card.text.clone()));
+                }
+            });
+        });
+        egui::Grid::new(("card", side.as_str()))
+            .num_columns(2)
+            .spacing([8.0, 2.0])
+            .show(ui, |ui| {
+                for (k, v) in &card.lines {
+                    ui.weak(k);
+                    ui.add(egui::Label::new(v).wrap());
+                    ui.end_row();
+                }
+                ui.weak("fingerprint");
+                ui.monospace(short(&card.fingerprint))
+                    .on_hover_text(&card.fingerprint);
+                ui.end_row();
+            });
+        egui::CollapsingHeader::new(format!("{} file(s), SHA-256", card.files.len()))
+            .id_salt(("card_files", side.as_str()))
+            .show(ui, |ui| {
+                for (role, bytes, sha, path) in &card.files {
+                    ui.label(format!("{role} · {} · {path}", human_bytes(*bytes)));
+                    ui.monospace(sha);
+                }
+            });
+    });
+    commands
+}
+
+fn human_bytes(b: u64) -> String {
+    let b = b as f64;
+    if b >= 1e9 {
+        format!("{:.2} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else {
+        format!("{:.0} kB", b / 1e3)
+    }
+}
+
+fn packs_ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
+    let mut commands = Vec::new();
+    let running = app.job.is_some();
+    let offered: Vec<String> = crate::packs::builtin_names()
+        .into_iter()
+        .map(str::to_owned)
+        .chain(app.state.pack_files.iter().cloned())
+        .collect();
+    let mut remove = None;
+    ui.add_enabled_ui(!running, |ui| {
+        for name in &offered {
+            let mut selected = app.state.packs.contains(name);
+            ui.horizontal(|ui| {
+                let title = match app.tasks.pack(name) {
+                    Some(p) => format!(
+                        "{} · {} prompts · {} categories",
+                        p.id,
+                        p.prompts.len(),
+                        p.categories.len()
+                    ),
+                    None => name.clone(),
+                };
+                let origin = app
+                    .tasks
+                    .pack(name)
+                    .map(|p| p.origin.clone())
+                    .unwrap_or_default();
+                let checkbox = ui.checkbox(&mut selected, title);
+                if checkbox.on_hover_text(origin).changed() {
+                    if selected {
+                        app.state.packs.push(name.clone());
+                    } else {
+                        app.state.packs.retain(|p| p != name);
+                    }
+                }
+                if app.tasks.pack(name).is_none() && !app.tasks.pack_failed(name) {
+                    ui.spinner();
+                }
+                if app.state.pack_files.contains(name)
+                    && ui
+                        .small_button("✖")
+                        .on_hover_text("Forget this pack file")
+                        .clicked()
+                {
+                    remove = Some(name.clone());
+                }
+            });
+            if let Some(e) = app.tasks.pack_error(name) {
+                ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {e}"));
+            }
+        }
+        if ui.button("Open pack file…").clicked() {
+            commands.push(Command::Browse(DialogTarget::PackFile));
+        }
+    });
+    if let Some(name) = remove {
+        app.state.pack_files.retain(|p| *p != name);
+        app.state.packs.retain(|p| *p != name);
+        app.tasks.forget_pack(&name);
+    }
+    commands
+}
+
+fn categories_ui(app: &mut App, ui: &mut egui::Ui) {
+    ui.weak("Uncheck categories to leave them out; mark the ones the vendor says the fine-tune targeted.");
+    let running = app.job.is_some();
+    let names = app.state.packs.clone();
+    ui.add_enabled_ui(!running, |ui| {
+        for name in &names {
+            let Some(pack) = app.tasks.pack(name) else {
+                continue;
+            };
+            let counts = pack.counts();
+            let included = pack
+                .categories
+                .iter()
+                .filter(|c| !app.state.excluded.contains(&category_key(&pack.id, &c.id)))
+                .count();
+            egui::CollapsingHeader::new(format!(
+                "{} · {included} of {} categories",
+                pack.id,
+                pack.categories.len()
+            ))
+            .id_salt(("pack_categories", name))
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    if ui.small_button("All").clicked() {
+                        for c in &pack.categories {
+                            app.state.excluded.remove(&category_key(&pack.id, &c.id));
+                        }
+                    }
+                    if ui.small_button("None").clicked() {
+                        for c in &pack.categories {
+                            app.state.excluded.insert(category_key(&pack.id, &c.id));
+                        }
+                    }
+                });
+                for c in &pack.categories {
+                    let key = category_key(&pack.id, &c.id);
+                    let harmful = pack
+                        .prompts
+                        .iter()
+                        .find(|p| p.category == c.id)
+                        .is_some_and(|p| p.kind == PromptKind::Harmful);
+                    ui.horizontal(|ui| {
+                        let mut on = !app.state.excluded.contains(&key);
+                        let n = counts.get(c.id.as_str()).copied().unwrap_or(0);
+                        if ui
+                            .checkbox(&mut on, format!("{} {} ({n})", c.id, c.name))
+                            .changed()
+                        {
+                            if on {
+                                app.state.excluded.remove(&key);
+                            } else {
+                                app.state.excluded.insert(key.clone());
+                            }
+                        }
+                        if harmful {
+                            let mut targeted = app.state.targeted.contains(&key);
+                            if ui
+                                .toggle_value(&mut targeted, "targeted")
+                                .on_hover_text("The vendor says the fine-tune was meant to change this category")
+                                .changed()
+                            {
+                                if targeted {
+                                    app.state.targeted.insert(key.clone());
+                                } else {
+                                    app.state.targeted.remove(&key);
+                                }
+                            }
+                        }
+                    });
+                }
+            });
+        }
+    });
+}
+
+fn settings_ui(app: &mut App, ui: &mut egui::Ui) {
+    let running = app.job.is_some();
+    let s = &mut app.state.settings;
+    ui.add_enabled_ui(!running, |ui| {
+        egui::Grid::new("settings")
+            .num_columns(2)
+            .spacing([8.0, 4.0])
+            .show(ui, |ui| {
+                let l = ui.label("Max new tokens");
+                ui.add(egui::DragValue::new(&mut s.max_new_tokens).range(1..=8192))
+                    .labelled_by(l.id);
+                ui.end_row();
+                let l = ui.label("Prompts per category");
+                ui.add(
+                    egui::DragValue::new(&mut s.per_category)
+                        .range(0..=100_000)
+                        .custom_formatter(|v, _| {
+                            if v < 1.0 {
+                                "all".into()
+                            } else {
+                                format!("{v:.0}")
+                            }
+                        }),
+                )
+                .labelled_by(l.id)
+                .on_hover_text(
+                    "Use only the first N prompts of each category (a quick screen); 0 = all",
+                );
+                ui.end_row();
+                let l = ui.label("Samples per prompt");
+                ui.add(egui::DragValue::new(&mut s.samples).range(1..=64))
+                    .labelled_by(l.id);
+                ui.end_row();
+                let l = ui.label("Temperature");
+                ui.add(
+                    egui::DragValue::new(&mut s.temperature)
+                        .range(0.0..=2.0)
+                        .speed(0.05),
+                )
+                .labelled_by(l.id)
+                .on_hover_text("0 = greedy; more than one sample needs a temperature above 0");
+                ui.end_row();
+                let l = ui.label("Seed");
+                ui.add(egui::DragValue::new(&mut s.seed)).labelled_by(l.id);
+                ui.end_row();
+                let l = ui.label("Batch size");
+                ui.add(egui::DragValue::new(&mut s.batch_size).range(1..=256))
+                    .labelled_by(l.id);
+                ui.end_row();
+                let l = ui.label("Device");
+                egui::ComboBox::from_id_salt("device")
+                    .selected_text(s.device.clone())
+                    .show_ui(ui, |ui| {
+                        for d in ["cpu", "auto", "cuda", "metal"] {
+                            ui.selectable_value(&mut s.device, d.to_owned(), d);
+                        }
+                    })
+                    .response
+                    .labelled_by(l.id);
+                ui.end_row();
+            });
+    });
+}
+
+fn run_buttons_ui(app: &App, ui: &mut egui::Ui) -> Vec<Command> {
+    let mut commands = Vec::new();
+    ui.add_space(4.0);
+    ui.horizontal(|ui| match &app.job {
+        Some(job) => {
+            let label = if job.stopping { "Stopping…" } else { "Stop" };
+            if ui
+                .add_enabled(!job.stopping, egui::Button::new(label))
+                .on_hover_text("Stop after the current step; answers stored so far are kept")
+                .clicked()
+            {
+                commands.push(Command::Stop);
+            }
+        }
+        None => {
+            let ready = !app.state.reference.source.trim().is_empty()
+                && !app.state.candidate.source.trim().is_empty();
+            if ui
+                .add_enabled(
+                    ready,
+                    egui::Button::new(egui::RichText::new("Run audit").strong()),
+                )
+                .on_disabled_hover_text("Pick a reference and a candidate model first")
+                .clicked()
+            {
+                commands.push(Command::Run);
+            }
+            if let Some(plan) = super::runs::unfinished(&app.runs) {
+                if ui
+                    .button("Resume")
+                    .on_hover_text("Continue the last unfinished run; stored answers are reused")
+                    .clicked()
+                {
+                    commands.push(Command::Resume(Box::new(plan)));
+                }
+            }
+        }
+    });
+    ui.add_space(4.0);
+    commands
+}

@@ -1,0 +1,350 @@
+//! What the workbench remembers between sessions: the setup, never run data (that lives in the
+//! store).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::tasks::{DialogTarget, Tasks};
+use super::View;
+use crate::audit::{Plan, Side, SidePlan};
+use crate::generate::GenerationSettings;
+
+/// One model of the pair, as typed into the form.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SideForm {
+    /// A GGUF file, a model folder, or `hf:owner/name`.
+    pub source: String,
+    /// Hub revision (commit, tag or branch); only for `hf:` sources.
+    pub revision: String,
+    /// PEFT adapter folder, merged into a safetensors base.
+    pub lora: String,
+    /// System prompt sent with every request.
+    pub system: String,
+}
+
+impl SideForm {
+    /// The source string the engine parses (`hf:owner/name@revision` when a revision is set).
+    pub fn spec_source(&self) -> String {
+        let source = self.source.trim();
+        let revision = self.revision.trim();
+        if source.starts_with("hf:") && !revision.is_empty() && !source.contains('@') {
+            match source
+                .split_once(':')
+                .and_then(|(_, rest)| rest.split_once(':'))
+            {
+                // `hf:owner/name:file.gguf` keeps the file after the revision.
+                Some((repo, file)) => format!("hf:{repo}@{revision}:{file}"),
+                None => format!("{source}@{revision}"),
+            }
+        } else {
+            source.to_owned()
+        }
+    }
+
+    /// The plan's view of this side.
+    pub fn side_plan(&self) -> SidePlan {
+        SidePlan {
+            model: self.spec_source(),
+            lora: non_empty(&self.lora).map(PathBuf::from),
+            system: non_empty(&self.system).map(str::to_owned),
+        }
+    }
+
+    fn from_side_plan(p: &SidePlan) -> Self {
+        let (source, revision) = match p.model.strip_prefix("hf:") {
+            Some(rest) => match rest.split_once('@') {
+                Some((repo, rev)) => match rev.split_once(':') {
+                    Some((rev, file)) => (format!("hf:{repo}:{file}"), rev.to_owned()),
+                    None => (format!("hf:{repo}"), rev.to_owned()),
+                },
+                None => (p.model.clone(), String::new()),
+            },
+            None => (p.model.clone(), String::new()),
+        };
+        Self {
+            source,
+            revision,
+            lora: p
+                .lora
+                .as_ref()
+                .map(|l| l.display().to_string())
+                .unwrap_or_default(),
+            system: p.system.clone().unwrap_or_default(),
+        }
+    }
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    let t = s.trim();
+    (!t.is_empty()).then_some(t)
+}
+
+/// Generation settings as edited in the form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Most new tokens per answer.
+    pub max_new_tokens: usize,
+    /// Answers per prompt.
+    pub samples: u32,
+    /// Sampling seed.
+    pub seed: u64,
+    /// 0 = greedy.
+    pub temperature: f64,
+    /// Sequences decoded together.
+    pub batch_size: usize,
+    /// First N prompts of each category; 0 = all.
+    pub per_category: usize,
+    /// `cpu`, `auto`, `cuda`, `metal`.
+    pub device: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let g = GenerationSettings::default();
+        Self {
+            max_new_tokens: 128,
+            samples: 1,
+            seed: g.seed,
+            temperature: 0.0,
+            batch_size: g.batch_size,
+            per_category: 0,
+            device: "cpu".into(),
+        }
+    }
+}
+
+/// The saved setup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Persisted {
+    /// The aligned starting point.
+    pub reference: SideForm,
+    /// The model under audit.
+    pub candidate: SideForm,
+    /// Selected packs (shipped names or paths), in order.
+    pub packs: Vec<String>,
+    /// Pack files the analyst opened (offered again next time).
+    pub pack_files: Vec<String>,
+    /// `pack/category` keys left out of the run.
+    pub excluded: BTreeSet<String>,
+    /// `pack/category` keys the vendor says the fine-tune targeted.
+    pub targeted: BTreeSet<String>,
+    /// Decoding settings.
+    pub settings: Settings,
+    /// Where reports are exported.
+    pub export_dir: String,
+    /// The view shown last.
+    pub view: View,
+    /// Category and target lists of a loaded plan, applied once its packs are read.
+    #[serde(skip)]
+    pub pending_categories: Option<(Vec<String>, Vec<String>)>,
+}
+
+impl Default for Persisted {
+    fn default() -> Self {
+        Self {
+            reference: SideForm::default(),
+            candidate: SideForm::default(),
+            packs: vec!["sorry44".into(), "benign-controls".into()],
+            pack_files: Vec::new(),
+            excluded: BTreeSet::new(),
+            targeted: BTreeSet::new(),
+            settings: Settings::default(),
+            export_dir: default_export_dir().display().to_string(),
+            view: View::Progress,
+            pending_categories: None,
+        }
+    }
+}
+
+fn default_export_dir() -> PathBuf {
+    std::env::current_dir()
+        .unwrap_or_default()
+        .join("aligndiff-report")
+}
+
+/// `pack/category`, the key of a category across packs.
+pub fn category_key(pack: &str, category: &str) -> String {
+    format!("{pack}/{category}")
+}
+
+impl Persisted {
+    /// One side's form.
+    pub fn side(&self, side: Side) -> &SideForm {
+        match side {
+            Side::Reference => &self.reference,
+            Side::Candidate => &self.candidate,
+        }
+    }
+
+    /// One side's form, to edit.
+    pub fn side_mut(&mut self, side: Side) -> &mut SideForm {
+        match side {
+            Side::Reference => &mut self.reference,
+            Side::Candidate => &mut self.candidate,
+        }
+    }
+
+    /// Put a path picked in a dialog where it belongs.
+    pub fn set_path(&mut self, target: DialogTarget, path: &Path) {
+        let text = path.display().to_string();
+        match target {
+            DialogTarget::Model(side) | DialogTarget::ModelFolder(side) => {
+                self.side_mut(side).source = text;
+            }
+            DialogTarget::Lora(side) => self.side_mut(side).lora = text,
+            DialogTarget::PackFile => {
+                if !self.pack_files.contains(&text) {
+                    self.pack_files.push(text.clone());
+                }
+                if !self.packs.contains(&text) {
+                    self.packs.push(text);
+                }
+            }
+            DialogTarget::ExportDir => self.export_dir = text,
+        }
+    }
+
+    /// The audit plan this setup describes. Category choices need the packs loaded.
+    pub fn plan(&self, tasks: &Tasks) -> Result<Plan, String> {
+        for (name, form) in [
+            ("reference", &self.reference),
+            ("candidate", &self.candidate),
+        ] {
+            if form.source.trim().is_empty() {
+                return Err(format!(
+                    "No {name} model yet: pick a GGUF file or a model folder, or type a hub id."
+                ));
+            }
+        }
+        if self.packs.is_empty() {
+            return Err("No prompt pack selected.".into());
+        }
+        let mut plan = Plan::new(
+            self.reference.side_plan(),
+            self.candidate.side_plan(),
+            PathBuf::from(self.export_dir.trim()),
+        );
+        plan.packs.clear();
+        let mut categories = Vec::new();
+        let mut partial = false;
+        for name in &self.packs {
+            let pack = tasks.pack(name).ok_or_else(|| {
+                format!(
+                    "The pack `{name}` is still loading or could not be read; see Prompt packs."
+                )
+            })?;
+            let keep: Vec<&str> = pack
+                .categories
+                .iter()
+                .filter(|c| !self.excluded.contains(&category_key(&pack.id, &c.id)))
+                .map(|c| c.id.as_str())
+                .collect();
+            if keep.is_empty() {
+                continue;
+            }
+            if keep.len() < pack.categories.len() {
+                partial = true;
+            }
+            categories.extend(keep.iter().map(|c| (*c).to_owned()));
+            plan.packs.push(name.clone());
+            for c in &pack.categories {
+                if self.targeted.contains(&category_key(&pack.id, &c.id))
+                    && keep.contains(&c.id.as_str())
+                {
+                    plan.targeted.push(c.id.clone());
+                }
+            }
+        }
+        if plan.packs.is_empty() {
+            return Err("Every category is unchecked: choose at least one.".into());
+        }
+        if partial {
+            plan.categories = categories;
+        }
+        let s = &self.settings;
+        plan.samples = s.samples.max(1);
+        plan.per_category = (s.per_category > 0).then_some(s.per_category);
+        plan.device = s.device.clone();
+        plan.generation = GenerationSettings {
+            max_new_tokens: s.max_new_tokens.max(1),
+            temperature: s.temperature.max(0.0),
+            seed: s.seed,
+            batch_size: s.batch_size.max(1),
+            ..plan.generation
+        };
+        plan.validate().map_err(|e| e.to_string())?;
+        Ok(plan)
+    }
+
+    /// Turn a loaded plan's category lists into check marks, once its packs are read.
+    pub fn resolve_pending_categories(&mut self, tasks: &Tasks) {
+        let Some((categories, targeted)) = &self.pending_categories else {
+            return;
+        };
+        let mut packs = Vec::new();
+        for name in &self.packs {
+            match tasks.pack(name) {
+                Some(p) => packs.push(p),
+                None if tasks.pack_failed(name) => {}
+                None => return,
+            }
+        }
+        let matches = |list: &[String], c: &crate::packs::Category| {
+            list.iter()
+                .any(|w| *w == c.id || w.eq_ignore_ascii_case(&c.name))
+        };
+        let mut excluded = BTreeSet::new();
+        let mut marked = BTreeSet::new();
+        for pack in packs {
+            let narrowed = pack.categories.iter().any(|c| matches(categories, c));
+            for c in &pack.categories {
+                let key = category_key(&pack.id, &c.id);
+                if narrowed && !matches(categories, c) {
+                    excluded.insert(key.clone());
+                }
+                if matches(targeted, c) {
+                    marked.insert(key);
+                }
+            }
+        }
+        self.excluded = excluded;
+        self.targeted = marked;
+        self.pending_categories = None;
+    }
+
+    /// Fill the form from an earlier run's plan.
+    pub fn load_plan(&mut self, plan: &Plan) {
+        self.reference = SideForm::from_side_plan(&plan.reference);
+        self.candidate = SideForm::from_side_plan(&plan.candidate);
+        self.packs.clone_from(&plan.packs);
+        for p in &plan.packs {
+            if !crate::packs::builtin_names().contains(&p.as_str()) && !self.pack_files.contains(p)
+            {
+                self.pack_files.push(p.clone());
+            }
+        }
+        let g = &plan.generation;
+        self.settings = Settings {
+            max_new_tokens: g.max_new_tokens,
+            samples: plan.samples,
+            seed: g.seed,
+            temperature: g.temperature,
+            batch_size: g.batch_size,
+            per_category: plan.per_category.unwrap_or(0),
+            device: plan.device.clone(),
+        };
+        // Category choices are re-derived from the plan once the packs are loaded: keep the
+        // plan's lists; an empty list means every category.
+        self.excluded.clear();
+        self.targeted.clear();
+        self.pending_categories = Some((plan.categories.clone(), plan.targeted.clone()));
+        if !plan.out.as_os_str().is_empty() {
+            self.export_dir = plan.out.display().to_string();
+        }
+    }
+}
