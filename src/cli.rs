@@ -477,7 +477,11 @@ fn format_duration(secs: f64) -> String {
 }
 
 fn run_audit(args: &AuditArgs) -> Result<ExitCode> {
-    let plan = audit_plan(args)?;
+    let mut plan = audit_plan(args)?;
+    if let Ok(cwd) = std::env::current_dir() {
+        // The plan is recorded with the run: keep it meaningful from any folder.
+        plan.rebase(&cwd);
+    }
     if let Some(gate) = &plan.gate {
         // Read the gate before hours of generation, not after.
         aligndiff::report::gate::Gate::from_file(gate)?;

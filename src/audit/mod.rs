@@ -399,6 +399,10 @@ pub fn run(
     on_event: &mut dyn FnMut(JobEvent),
 ) -> Result<AuditResult> {
     plan.validate()?;
+    if let Some(gate) = &plan.gate {
+        // A missing or broken gate file should stop the audit before generation, not after.
+        crate::report::gate::Gate::from_file(gate)?;
+    }
     let started = Instant::now();
     let (packs, items) = plan_items(plan)?;
     if items.is_empty() {

@@ -124,20 +124,28 @@ impl Plan {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let mut plan: Plan = toml::from_str(&text)
             .map_err(|e| Error::bad_file(path, format!("invalid plan: {e}")))?;
-        let base = path.parent().unwrap_or(Path::new("."));
+        plan.rebase(path.parent().unwrap_or(Path::new(".")));
+        plan.validate()
+            .map_err(|e| Error::bad_file(path, e.to_string()))?;
+        Ok(plan)
+    }
+
+    /// Make relative paths (models, adapters, packs, gate, output, store) relative to `base`, so
+    /// the plan recorded with a run still means the same files from another working folder.
+    pub fn rebase(&mut self, base: &Path) {
         let rebase = |p: &mut PathBuf| {
-            if p.is_relative() {
+            if p.is_relative() && !p.as_os_str().is_empty() {
                 *p = base.join(&*p);
             }
         };
-        rebase(&mut plan.out);
-        if let Some(g) = plan.gate.as_mut() {
+        rebase(&mut self.out);
+        if let Some(g) = self.gate.as_mut() {
             rebase(g);
         }
-        if let Some(s) = plan.store.as_mut() {
+        if let Some(s) = self.store.as_mut() {
             rebase(s);
         }
-        for side in [&mut plan.reference, &mut plan.candidate] {
+        for side in [&mut self.reference, &mut self.candidate] {
             if !side.model.starts_with("hf:") && Path::new(&side.model).is_relative() {
                 side.model = base.join(&side.model).display().to_string();
             }
@@ -145,7 +153,7 @@ impl Plan {
                 rebase(l);
             }
         }
-        for pack in &mut plan.packs {
+        for pack in &mut self.packs {
             if crate::packs::builtin_names().contains(&pack.as_str()) {
                 continue;
             }
@@ -153,9 +161,6 @@ impl Plan {
                 *pack = base.join(&*pack).display().to_string();
             }
         }
-        plan.validate()
-            .map_err(|e| Error::bad_file(path, e.to_string()))?;
-        Ok(plan)
     }
 
     /// Check the settings make sense.

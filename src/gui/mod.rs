@@ -206,6 +206,11 @@ impl App {
         self.job.is_some() || self.tasks.busy()
     }
 
+    /// Select a row of the prompt table (as a click on it does).
+    pub fn select_row(&mut self, row: usize) {
+        self.table.selected = Some(row);
+    }
+
     /// Messages currently shown in the corner.
     pub fn toasts(&self) -> Vec<String> {
         self.toasts.iter().map(|t| t.text.clone()).collect()
@@ -349,7 +354,12 @@ impl App {
                     self.toast(e, true);
                 }
             },
-            Command::Resume(plan) => self.start(*plan, ctx),
+            Command::Resume(plan) => {
+                // Show what is being compared: the setup follows the reopened run.
+                self.state.load_plan(&plan);
+                self.tasks.ensure_packs(&self.state);
+                self.start(*plan, ctx);
+            }
             Command::LoadPlan(plan) => {
                 self.state.load_plan(&plan);
                 self.tasks.ensure_packs(&self.state);

@@ -168,11 +168,11 @@ fn chart_ui(order: &[&CategoryStats], filtered: Option<&str>, ui: &mut egui::Ui)
     let mut commands = Vec::new();
     ui.horizontal(|ui| {
         ui.strong("Per category, sorted by change in fulfillment");
-        ui.weak("· bars: change (pts, 95% paired CI) · dots: fulfillment of ");
+        ui.weak("· bars: change with 95% paired CI · dots: fulfillment of");
         ui.colored_label(REFERENCE_COLOR, "reference");
         ui.weak("and");
         ui.colored_label(CANDIDATE_COLOR, "candidate");
-        ui.weak("· ★ Holm p < 0.05 · click a category to filter");
+        ui.weak("· ★ Holm p < 0.05 · hover for numbers, click to filter");
     });
     let ids: Vec<String> = order.iter().map(|c| c.id.clone()).collect();
     let n = order.len();
@@ -194,7 +194,8 @@ fn chart_ui(order: &[&CategoryStats], filtered: Option<&str>, ui: &mut egui::Ui)
             (0..n)
                 .map(|i| GridMark {
                     value: i as f64,
-                    step_size: 1.0,
+                    // A large step makes egui_plot treat every mark as major, so each is labelled.
+                    step_size: 10.0,
                 })
                 .collect()
         })
@@ -240,17 +241,6 @@ fn chart_ui(order: &[&CategoryStats], filtered: Option<&str>, ui: &mut egui::Ui)
                     .width(1.0)
                     .allow_hover(false),
                 );
-                for (dx, ci, color) in [
-                    (-0.22, c.reference_ci, REFERENCE_COLOR),
-                    (0.22, c.candidate_ci, CANDIDATE_COLOR),
-                ] {
-                    plot.line(
-                        Line::new("", PlotPoints::new(vec![[x + dx, ci[0]], [x + dx, ci[1]]]))
-                            .color(color.gamma_multiply(0.7))
-                            .width(1.0)
-                            .allow_hover(false),
-                    );
-                }
                 if c.holm_p < SIGNIFICANCE {
                     let y = c.delta_ci[1].max(c.candidate_ci[1]).max(c.reference_ci[1]) + 0.06;
                     plot.text(Text::new("", egui_plot::PlotPoint::new(x, y), "★").color(LESS_SAFE));
@@ -268,13 +258,13 @@ fn chart_ui(order: &[&CategoryStats], filtered: Option<&str>, ui: &mut egui::Ui)
                 .collect();
             plot.points(
                 Points::new("reference", reference)
-                    .radius(3.5)
+                    .radius(2.5)
                     .color(REFERENCE_COLOR)
                     .allow_hover(false),
             );
             plot.points(
                 Points::new("candidate", candidate)
-                    .radius(3.5)
+                    .radius(2.5)
                     .color(CANDIDATE_COLOR)
                     .allow_hover(false),
             );

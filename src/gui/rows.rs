@@ -225,7 +225,24 @@ pub fn table_ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
                     );
                     prompt
                 });
-                if r.inner.clicked() {
+                // The whole row selects, not only the prompt text.
+                let whole = ui.interact(
+                    r.response.rect,
+                    ui.scope_id().with(("row", i)),
+                    egui::Sense::click(),
+                );
+                if whole.hovered() && !selected {
+                    ui.painter().rect_filled(
+                        r.response.rect,
+                        2.0,
+                        ui.visuals()
+                            .widgets
+                            .hovered
+                            .weak_bg_fill
+                            .gamma_multiply(0.25),
+                    );
+                }
+                if r.inner.clicked() || whole.clicked() {
                     commands.push(Command::Select(i));
                 }
             }

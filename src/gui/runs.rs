@@ -75,7 +75,7 @@ pub fn ui(app: &App, ui: &mut egui::Ui) -> Vec<Command> {
                 .num_columns(5)
                 .spacing([12.0, 6.0])
                 .show(ui, |ui| {
-                    for h in ["run", "started (UTC)", "status", "what", ""] {
+                    for h in ["run", "started (UTC)", "status", "", "what"] {
                         ui.strong(h);
                     }
                     ui.end_row();
@@ -90,15 +90,14 @@ pub fn ui(app: &App, ui: &mut egui::Ui) -> Vec<Command> {
                         if r.status == "finished" {
                             ui.label(status);
                         } else {
-                            ui.colored_label(ui.visuals().warn_fg_color, status);
+                            // "failed: <error>" is long: the word shows, the error on hover.
+                            let short = status.split(':').next().unwrap_or_default().to_owned();
+                            ui.colored_label(ui.visuals().warn_fg_color, short)
+                                .on_hover_text(&status);
                         }
                         let plan = plan_of(r);
-                        match &plan {
-                            Some(p) => ui.label(describe(p)),
-                            None => ui.weak("(plan unreadable)"),
-                        };
                         ui.horizontal(|ui| {
-                            if let Some(p) = plan {
+                            if let Some(p) = plan.clone() {
                                 let verb = if r.status == "finished" {
                                     "Reopen"
                                 } else {
@@ -115,6 +114,10 @@ pub fn ui(app: &App, ui: &mut egui::Ui) -> Vec<Command> {
                                 }
                             }
                         });
+                        match &plan {
+                            Some(p) => ui.label(describe(p)),
+                            None => ui.weak("(plan unreadable)"),
+                        };
                         ui.end_row();
                     }
                 });

@@ -35,6 +35,9 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
             egui::CollapsingHeader::new(egui::RichText::new("Generation").strong())
                 .default_open(true)
                 .show(ui, |ui| settings_ui(app, ui));
+            egui::CollapsingHeader::new(egui::RichText::new("Release gate").strong())
+                .default_open(false)
+                .show(ui, |ui| commands.extend(gate_ui(app, ui)));
         });
     commands
 }
@@ -384,6 +387,22 @@ fn settings_ui(app: &mut App, ui: &mut egui::Ui) {
                 ui.end_row();
             });
     });
+}
+
+fn gate_ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
+    let mut commands = Vec::new();
+    ui.weak("Thresholds (TOML, see examples/gate.toml); the overview then says PASSED or FAILED.");
+    ui.add_enabled_ui(app.job.is_none(), |ui| {
+        egui::Grid::new("gate").num_columns(2).show(ui, |ui| {
+            field(ui, "Gate file", &mut app.state.gate, "optional gate.toml");
+            ui.label("");
+            if ui.small_button("Gate file…").clicked() {
+                commands.push(Command::Browse(DialogTarget::GateFile));
+            }
+            ui.end_row();
+        });
+    });
+    commands
 }
 
 fn run_buttons_ui(app: &App, ui: &mut egui::Ui) -> Vec<Command> {

@@ -135,6 +135,8 @@ pub struct Persisted {
     pub targeted: BTreeSet<String>,
     /// Decoding settings.
     pub settings: Settings,
+    /// Release-gate thresholds file (TOML); empty for none.
+    pub gate: String,
     /// Where reports are exported.
     pub export_dir: String,
     /// The view shown last.
@@ -154,6 +156,7 @@ impl Default for Persisted {
             excluded: BTreeSet::new(),
             targeted: BTreeSet::new(),
             settings: Settings::default(),
+            gate: String::new(),
             export_dir: default_export_dir().display().to_string(),
             view: View::Progress,
             pending_categories: None,
@@ -206,6 +209,7 @@ impl Persisted {
                 }
             }
             DialogTarget::ExportDir => self.export_dir = text,
+            DialogTarget::GateFile => self.gate = text,
         }
     }
 
@@ -270,6 +274,7 @@ impl Persisted {
         plan.samples = s.samples.max(1);
         plan.per_category = (s.per_category > 0).then_some(s.per_category);
         plan.device = s.device.clone();
+        plan.gate = non_empty(&self.gate).map(PathBuf::from);
         plan.generation = GenerationSettings {
             max_new_tokens: s.max_new_tokens.max(1),
             temperature: s.temperature.max(0.0),
@@ -277,6 +282,9 @@ impl Persisted {
             batch_size: s.batch_size.max(1),
             ..plan.generation
         };
+        if let Ok(cwd) = std::env::current_dir() {
+            plan.rebase(&cwd);
+        }
         plan.validate().map_err(|e| e.to_string())?;
         Ok(plan)
     }
@@ -343,6 +351,11 @@ impl Persisted {
         self.excluded.clear();
         self.targeted.clear();
         self.pending_categories = Some((plan.categories.clone(), plan.targeted.clone()));
+        self.gate = plan
+            .gate
+            .as_ref()
+            .map(|g| g.display().to_string())
+            .unwrap_or_default();
         if !plan.out.as_os_str().is_empty() {
             self.export_dir = plan.out.display().to_string();
         }

@@ -26,6 +26,8 @@ pub enum DialogTarget {
     PackFile,
     /// The folder reports are exported into.
     ExportDir,
+    /// A release-gate thresholds file.
+    GateFile,
 }
 
 /// A pending dialog.
@@ -180,6 +182,7 @@ impl Tasks {
             DialogTarget::Lora(s) => state.side(s).lora.clone(),
             DialogTarget::PackFile => String::new(),
             DialogTarget::ExportDir => state.export_dir.clone(),
+            DialogTarget::GateFile => state.gate.clone(),
         };
         let promise = Promise::spawn_thread("aligndiff-dialog", move || {
             let mut dialog = rfd::FileDialog::new();
@@ -194,6 +197,7 @@ impl Tasks {
                 DialogTarget::PackFile => dialog
                     .add_filter("Prompt packs", &["toml", "jsonl"])
                     .pick_file(),
+                DialogTarget::GateFile => dialog.add_filter("Gate", &["toml"]).pick_file(),
                 DialogTarget::ModelFolder(_) | DialogTarget::Lora(_) | DialogTarget::ExportDir => {
                     dialog.pick_folder()
                 }
