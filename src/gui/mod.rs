@@ -137,6 +137,41 @@ pub struct App {
     /// The last run's error, shown until the next run.
     failure: Option<String>,
     frame_ms: Option<f32>,
+    /// `ALIGNDIFF_FRAME_STATS=1`: repaint continuously and print frame timings to stderr.
+    frame_stats: Option<FrameStats>,
+}
+
+/// Frame timings for `ALIGNDIFF_FRAME_STATS=1` (measures the whole loop: the egui pass,
+/// tessellation, the renderer and presenting, e.g. Mesa's software rasterizer under Xvfb).
+#[derive(Default)]
+struct FrameStats {
+    last: Option<Instant>,
+    intervals: Vec<f32>,
+    cpu: Vec<f32>,
+}
+
+impl FrameStats {
+    fn record(&mut self, cpu_ms: Option<f32>) {
+        let now = Instant::now();
+        if let Some(last) = self.last {
+            self.intervals.push(now.duration_since(last).as_secs_f32() * 1000.0);
+        }
+        self.last = Some(now);
+        self.cpu.extend(cpu_ms);
+        if self.intervals.len() >= 120 {
+            let mut v = std::mem::take(&mut self.intervals);
+            v.sort_by(f32::total_cmp);
+            let cpu = std::mem::take(&mut self.cpu);
+            let cpu_mean = cpu.iter().sum::<f32>() / cpu.len().max(1) as f32;
+            let pick = |q: f32| v[((v.len() - 1) as f32 * q) as usize];
+            eprintln!(
+                "frames: {} · interval median {:.1} ms, p95 {:.1} ms · egui CPU mean {cpu_mean:.1} ms",
+                v.len(),
+                pick(0.5),
+                pick(0.95)
+            );
+        }
+    }
 }
 
 impl App {
@@ -183,6 +218,7 @@ impl App {
             toasts: Vec::new(),
             failure: None,
             frame_ms: None,
+            frame_stats: std::env::var_os("ALIGNDIFF_FRAME_STATS").map(|_| FrameStats::default()),
         };
         app.tasks.load_runs(app.store_dir.clone());
         app.tasks.ensure_packs(&app.state);
@@ -587,6 +623,10 @@ fn side_index(side: Side) -> usize {
 impl eframe::App for App {
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         self.frame_ms = frame.info().cpu_usage.map(|s| s * 1000.0);
+        if let Some(stats) = &mut self.frame_stats {
+            stats.record(self.frame_ms);
+            ui.ctx().request_repaint();
+        }
         self.poll_job();
         self.poll_tasks();
         let ctx = ui.ctx().clone();

@@ -150,6 +150,7 @@ pub fn table_ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
     });
     ui.separator();
     let row_height = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
+    let sampled = result.plan.samples > 1;
     let width = ui.available_width();
     let (flip_w, cat_w, verdict_w) = (18.0, 150.0, 96.0);
     let prompt_w = (width - flip_w - cat_w - 2.0 * verdict_w - 40.0).max(120.0);
@@ -207,7 +208,14 @@ pub fn table_ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
                         ui,
                         prompt_w,
                         row_height,
-                        egui::Button::selectable(selected, first_line(&row.prompt))
+                        egui::Button::selectable(
+                            selected,
+                            if row.sample > 0 || sampled {
+                                format!("[{}] {}", row.sample + 1, first_line(&row.prompt))
+                            } else {
+                                first_line(&row.prompt)
+                            },
+                        )
                             .truncate()
                             .frame_when_inactive(false),
                     );

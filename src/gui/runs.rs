@@ -34,6 +34,9 @@ fn describe(plan: &Plan) -> String {
         text.push_str(" (+ system prompt)");
     }
     text.push_str(&format!(" · {}", plan.packs.join(", ")));
+    if plan.samples > 1 {
+        text.push_str(&format!(" · {} samples", plan.samples));
+    }
     if let Some(n) = plan.per_category {
         text.push_str(&format!(" · {n} per category"));
     }
