@@ -385,6 +385,9 @@ fn judge_side(judge: &mut dyn Judge, items: &[Item], keys: &[String], store: &St
             score: v.score,
             reason: v.reason,
             raw: v.raw,
+            judge_model: String::new(),
+            template_sha256: String::new(),
+            decoding: String::new(),
         })?;
     }
     Ok(())
