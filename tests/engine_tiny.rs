@@ -450,3 +450,80 @@ fn hub_source_resolves_offline_from_the_local_cache_and_records_the_commit() {
     let err = model::load(&ModelSpec::new("hf:acme/other@main"), &options(dir.path())).unwrap_err();
     assert!(err.to_string().contains("HF_HUB_OFFLINE"), "{err}");
 }
+
+#[test]
+fn probe_reads_the_first_non_blank_answer_token_the_same_at_any_batch_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_gguf(
+        &dir.path().join("tiny.gguf"),
+        &Tiny::default(),
+        GgmlDType::Q8_0,
+    );
+    let m = load(dir.path(), &path);
+    // Byte tokens: the id of a byte is its value. Two classes of letters and one of digits.
+    let probe = generate::Probe {
+        classes: vec![
+            (b'a'..=b'm').map(u32::from).collect(),
+            (b'n'..=b'z').map(u32::from).collect(),
+            (b'0'..=b'9').map(u32::from).collect(),
+        ],
+        max_skip: 3,
+    };
+    let requests: Vec<Request> = (0..120)
+        .map(|i| Request {
+            prompt_ids: m
+                .prompt_ids(None, &[format!("question {i}: {}", "why ".repeat(i % 7))])
+                .unwrap(),
+            seed_key: i as u64,
+        })
+        .collect();
+    let probed = |batch: usize| {
+        generate::generate_probed(
+            &m,
+            &requests,
+            &greedy(batch, 5),
+            Some(&probe),
+            &AtomicBool::new(false),
+            &mut |_| {},
+        )
+        .unwrap()
+        .0
+    };
+    let one = probed(1);
+    assert_eq!(
+        one,
+        probed(8),
+        "readings differ between batch 1 and batch 8"
+    );
+    let blank = |id: u32| m.tokenizer.decode(&[id]).unwrap().trim().is_empty();
+    let mut skipped = 0;
+    for (c, r) in one.iter().zip(&requests) {
+        let reading = c
+            .probe
+            .as_ref()
+            .expect("every answer reaches a readable token");
+        assert!(reading.position <= probe.max_skip);
+        assert!(c.token_ids[..reading.position].iter().all(|&t| blank(t)));
+        if reading.position < probe.max_skip {
+            assert!(!blank(c.token_ids[reading.position]));
+        }
+        skipped += usize::from(reading.position > 0);
+        // The same probabilities from a fresh prefill of the prompt plus the skipped tokens.
+        let mut ids = r.prompt_ids.clone();
+        ids.extend_from_slice(&c.token_ids[..reading.position]);
+        let mut cache = m.transformer.new_cache();
+        let logits = m.transformer.prefill(&ids, &mut cache).unwrap();
+        let expected = generate::class_probs(&logits, &probe.classes).unwrap();
+        for (got, want) in reading.class_probs.iter().zip(&expected) {
+            assert!(
+                (got - want).abs() <= 1e-4 * want.max(1e-6),
+                "{got} vs {want}"
+            );
+        }
+        assert!(reading.class_probs.iter().sum::<f64>() <= 1.0 + 1e-9);
+    }
+    assert!(
+        skipped > 0,
+        "no answer began with whitespace: the skipping path went untested"
+    );
+}
