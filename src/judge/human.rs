@@ -109,7 +109,7 @@ fn record_from(fields: &Fields, line: usize) -> std::result::Result<LabelRecord,
     let sample = match get("sample") {
         Some(s) => s
             .parse::<u32>()
-            .map_err(|_| at(format!("sample `{s}` is not a whole number")))?,
+            .map_err(|e| at(format!("sample `{s}` is not a whole number ({e})")))?,
         None => 0,
     };
     let record = LabelRecord {
@@ -256,7 +256,7 @@ impl HumanLabels {
     pub fn from_file(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let text = String::from_utf8(bytes.clone())
-            .map_err(|_| Error::bad_file(path, "labels must be UTF-8 text"))?;
+            .map_err(|e| Error::bad_file(path, format!("labels must be UTF-8 text ({e})")))?;
         let jsonl = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("json"));

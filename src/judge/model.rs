@@ -305,7 +305,7 @@ impl ModelJudge {
         }
     }
 
-    fn unparsed(why: String, raw: Option<String>) -> Verdict {
+    fn unparsed(why: &str, raw: Option<String>) -> Verdict {
         Verdict {
             label: Label::Unparsed,
             partial: false,
@@ -365,7 +365,7 @@ impl ModelJudge {
                         } else {
                             format!(" ({name})")
                         };
-                        return Self::unparsed(format!("{why}{policy}"), Some(raw));
+                        return Self::unparsed(&format!("{why}{policy}"), Some(raw));
                     }
                 }
             }
@@ -390,10 +390,10 @@ impl ModelJudge {
             };
         }
         let Some(c) = done.first() else {
-            return Self::unparsed("no output".into(), None);
+            return Self::unparsed("no output", None);
         };
         match self.parser.parse(&c.text) {
-            Err(why) => Self::unparsed(why, Some(raw)),
+            Err(why) => Self::unparsed(&why, Some(raw)),
             Ok(parsed) => {
                 let mut verdict = Verdict {
                     label: parsed.label,
@@ -453,7 +453,7 @@ impl Judge for ModelJudge {
                 on_verdict(
                     i,
                     Self::unparsed(
-                        format!(
+                        &format!(
                             "the judge prompt has {n} tokens; with {} for the verdict it exceeds \
                              the {room} positions the judge model holds",
                             self.settings.max_new_tokens
