@@ -483,6 +483,7 @@ fn probe_reads_the_first_non_blank_answer_token_the_same_at_any_batch_size() {
             &requests,
             &greedy(batch, 5),
             Some(&probe),
+            None,
             &AtomicBool::new(false),
             &mut |_| {},
         )
@@ -526,4 +527,74 @@ fn probe_reads_the_first_non_blank_answer_token_the_same_at_any_batch_size() {
         skipped > 0,
         "no answer began with whitespace: the skipping path went untested"
     );
+}
+
+#[test]
+fn extending_a_cached_prefix_matches_a_full_prefill() {
+    let dir = tempfile::tempdir().unwrap();
+    for family in common::Family::ALL {
+        let path = common::write_gguf(
+            &dir.path().join(format!("tiny-{family:?}.gguf")),
+            &Tiny::of(family),
+            GgmlDType::Q8_0,
+        );
+        let m = load(dir.path(), &path);
+        let ids = m
+            .prompt_ids(None, &["the theory of the thing, at length".to_string()])
+            .unwrap();
+        // Longer than Gemma's 5-token window on both sides of the split.
+        let split = 9;
+        assert!(ids.len() > split + common::GEMMA_WINDOW);
+        let mut whole = m.transformer.new_cache();
+        let full = m.transformer.prefill(&ids, &mut whole).unwrap();
+        let mut cache = m.transformer.new_cache();
+        m.transformer.prefill(&ids[..split], &mut cache).unwrap();
+        let extended = m.transformer.extend(&ids[split..], &mut cache).unwrap();
+        assert_eq!(cache.len(), ids.len());
+        let (a, b) = (
+            full.to_vec1::<f32>().unwrap(),
+            extended.to_vec1::<f32>().unwrap(),
+        );
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-3, "{family:?}: logits differ by {worst}");
+        // The caches continue the same way.
+        let next = |c: &mut model::SeqCache| m.transformer.decode(&[42], &mut [c]).unwrap();
+        let (x, y) = (next(&mut whole), next(&mut cache));
+        let gap = (x - y)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(gap < 1e-3, "{family:?}: next step differs by {gap}");
+        // A prompt that shares the prefix gets the same answer through generate.
+        let prefix = generate::PromptPrefix::new(&m, ids[..split].to_vec()).unwrap();
+        let request = [Request {
+            prompt_ids: ids.clone(),
+            seed_key: 0,
+        }];
+        let plain = run(&m, &request, &greedy(1, 6));
+        let (cached, stats) = generate::generate_probed(
+            &m,
+            &request,
+            &greedy(1, 6),
+            None,
+            Some(&prefix),
+            &AtomicBool::new(false),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            stats.prefill_tokens,
+            ids.len() - split,
+            "only the rest is computed"
+        );
+        assert_eq!(plain[0], cached[0].token_ids, "{family:?}");
+    }
 }

@@ -126,6 +126,35 @@ pub struct ProbeReading {
     pub position: usize,
 }
 
+/// The start that many prompts share (a judge's instructions), run through the model once;
+/// each prompt that begins with it continues from a copy of its cache.
+#[derive(Debug, Clone)]
+pub struct PromptPrefix {
+    ids: Vec<u32>,
+    cache: SeqCache,
+}
+
+impl PromptPrefix {
+    /// Run `ids` through `model` once.
+    pub fn new(model: &LoadedModel, ids: Vec<u32>) -> Result<Self> {
+        let mut cache = model.transformer.new_cache();
+        model.transformer.prefill(&ids, &mut cache)?;
+        Ok(Self { ids, cache })
+    }
+
+    /// The prefix's token ids.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    /// A cache holding the prefix, and the rest of `prompt`, when `prompt` begins with the
+    /// prefix and goes on past it.
+    fn split<'p>(&self, prompt: &'p [u32]) -> Option<(SeqCache, &'p [u32])> {
+        let rest = prompt.strip_prefix(self.ids.as_slice())?;
+        (!rest.is_empty()).then(|| (self.cache.clone(), rest))
+    }
+}
+
 /// A finished answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completion {
@@ -202,17 +231,20 @@ pub fn generate(
     cancel: &AtomicBool,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<(Vec<Completion>, GenerationStats)> {
-    generate_probed(model, requests, settings, None, cancel, on_event)
+    generate_probed(model, requests, settings, None, None, cancel, on_event)
 }
 
 /// [`generate`], also reading `probe` from the logits of each answer's first token that is not
 /// whitespace (into [`Completion::probe`]). The logits are the ones the token was sampled from,
-/// so the reading is as batch-invariant as the answer.
+/// so the reading is as batch-invariant as the answer. Prompts that begin with `prefix`
+/// continue from its cache instead of running those tokens again: the same arithmetic for every
+/// such prompt, whatever it is batched with.
 pub fn generate_probed(
     model: &LoadedModel,
     requests: &[Request],
     settings: &GenerationSettings,
     probe: Option<&Probe>,
+    prefix: Option<&PromptPrefix>,
     cancel: &AtomicBool,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<(Vec<Completion>, GenerationStats)> {
@@ -257,11 +289,21 @@ pub fn generate_probed(
                     settings.max_new_tokens
                 )));
             }
-            let mut cache = model.transformer.new_cache();
             let started = Instant::now();
-            let logits = model.transformer.prefill(&request.prompt_ids, &mut cache)?;
+            let (cache, logits, computed) = match prefix.and_then(|p| p.split(&request.prompt_ids))
+            {
+                Some((mut cache, rest)) => {
+                    let logits = model.transformer.extend(rest, &mut cache)?;
+                    (cache, logits, rest.len())
+                }
+                None => {
+                    let mut cache = model.transformer.new_cache();
+                    let logits = model.transformer.prefill(&request.prompt_ids, &mut cache)?;
+                    (cache, logits, request.prompt_ids.len())
+                }
+            };
             stats.prefill_time += started.elapsed();
-            stats.prefill_tokens += request.prompt_ids.len();
+            stats.prefill_tokens += computed;
             let mut seq = Active {
                 index,
                 cache,

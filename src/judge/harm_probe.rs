@@ -107,6 +107,7 @@ impl HarmProbe {
             &prompts,
             &settings,
             Some(&probe),
+            None,
             &stop,
             &mut |event| {
                 if cancel.load(Ordering::Relaxed) {

@@ -17,7 +17,7 @@ use super::spec::JudgeSpec;
 use super::template::{JudgeTemplate, PromptFormat, PromptVars};
 use super::{Judge, JudgeInfo, JudgeInput, JudgeSettings, Label, Verdict};
 use crate::error::{Error, Result};
-use crate::generate::{self, Completion, Event, GenerationSettings, Probe, Request};
+use crate::generate::{self, Completion, Event, GenerationSettings, Probe, PromptPrefix, Request};
 use crate::model::template::{conversation, hex_sha256};
 use crate::model::{self, LoadOptions, LoadedModel, ModelSpec};
 
@@ -27,6 +27,13 @@ pub const MIN_PROBE_MASS: f64 = 0.5;
 
 /// Whitespace tokens a judge may write before its first word (Llama Guard writes a blank line).
 const PROBE_SKIP: usize = 2;
+
+/// Tokens left out at the end of the template's shared start: the last shared tokens may join
+/// the text that follows them differently from one prompt to the next.
+const PREFIX_MARGIN: usize = 4;
+
+/// A shared start shorter than this is not worth a cache.
+const MIN_PREFIX: usize = 32;
 
 /// ShieldGemma's four harm types, one prompt each, in the project's words: (name, policy).
 pub const SHIELDGEMMA_POLICIES: [(&str, &str); 4] = [
@@ -85,6 +92,10 @@ pub struct ModelJudge {
     policies: Vec<(&'static str, &'static str)>,
     probe: Option<ProbeSetup>,
     settings: GenerationSettings,
+    /// The start every judge prompt shares (instructions, chat preamble), computed once on
+    /// first use (`prefix_ready`); `None` when there is none worth caching.
+    prefix: Option<PromptPrefix>,
+    prefix_ready: bool,
 }
 
 /// Token ids that start each word, with and without a leading space (`unsafe`, ` unsafe`).
@@ -272,7 +283,29 @@ impl ModelJudge {
             policies,
             probe,
             settings: generation,
+            prefix: None,
+            prefix_ready: false,
         })
+    }
+
+    /// The start that every prompt of this judge shares, whatever the request and answer:
+    /// where two prompts with different requests and answers stop agreeing, less a margin.
+    fn shared_prefix(&self) -> Result<Option<PromptPrefix>> {
+        let sample = |word: &'static str| JudgeInput {
+            request: word,
+            answer: word,
+            category: word,
+            ..JudgeInput::default()
+        };
+        let policy = self.policies.first().map_or("", |p| p.1);
+        let a = self.prompt_ids(&sample("Alpha"), policy)?;
+        let b = self.prompt_ids(&sample("Zulu"), policy)?;
+        let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+        let len = common.saturating_sub(PREFIX_MARGIN);
+        if len < MIN_PREFIX {
+            return Ok(None);
+        }
+        Ok(Some(PromptPrefix::new(&self.model, a[..len].to_vec())?))
     }
 
     /// The loaded judge model.
@@ -471,6 +504,13 @@ impl Judge for ModelJudge {
                 owner.push((i, v));
             }
         }
+        if requests.is_empty() {
+            return Ok(());
+        }
+        if !self.prefix_ready {
+            self.prefix = self.shared_prefix()?;
+            self.prefix_ready = true;
+        }
         let mut outputs: Vec<Vec<Option<Completion>>> = vec![vec![None; variants]; inputs.len()];
         let mut remaining = vec![variants; inputs.len()];
         // The generator stops on its own flag: set by the caller's cancel, or by a failure to
@@ -483,6 +523,7 @@ impl Judge for ModelJudge {
             &requests,
             &this.settings,
             this.probe.as_ref().map(|p| &p.probe),
+            this.prefix.as_ref(),
             &stop,
             &mut |event| {
                 if cancel.load(Ordering::Relaxed) {
