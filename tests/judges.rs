@@ -715,3 +715,89 @@ fn a_plan_file_names_judges_with_paths_relative_to_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_judge_that_writes_nonsense_is_counted_unparsed_never_scored() {
+    // A tiny random model as the judge: whatever it writes is read by the binary parser. With a
+    // short template its prompts fit; the shipped one is too long for its 512 byte-tokens, and
+    // those answers are marked unparsed without being sent.
+    let f = fixture(2);
+    let short = f.root.join("short.jinja");
+    std::fs::write(&short, "{{ request }} / {{ answer }} / 1 or 0?").unwrap();
+    let short_judge = format!("rubric:{}@{}", short.display(), f.reference.display());
+    let long_judge = format!("rubric:fulfillment@{}", f.reference.display());
+    let out = cli_audit(
+        &f,
+        "nonsense",
+        &[
+            "--judge",
+            "refusal",
+            "--judge",
+            &short_judge,
+            "--judge",
+            &long_judge,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&f, "nonsense");
+    let verdicts = |fingerprint: &str| -> Vec<(String, Option<f64>, Option<String>, String)> {
+        db(&f)
+            .prepare("SELECT label, score, raw, reason FROM verdicts WHERE judge_fingerprint = ?1")
+            .unwrap()
+            .query_map([fingerprint], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let j = &r["judges"][1];
+    let written = verdicts(j["fingerprint"].as_str().unwrap());
+    assert_eq!(written.len(), 6);
+    let mut unparsed = 0;
+    for (label, score, raw, reason) in &written {
+        let raw = raw
+            .as_deref()
+            .expect("a short prompt is sent and its output kept");
+        match Parser::Binary.parse(raw) {
+            Ok(p) => assert_eq!((label.as_str(), *score), (p.label.as_str(), p.score)),
+            Err(why) => {
+                assert_eq!((label.as_str(), *score), ("unparsed", None), "{raw:?}");
+                assert_eq!(reason, &format!("unparsed: {why}"));
+                unparsed += 1;
+            }
+        }
+    }
+    assert!(
+        unparsed > 0,
+        "the tiny model wrote a clean 0 or 1 every time: {written:?}"
+    );
+    assert_eq!(j["unparsed"], unparsed);
+    let a = &r["agreement"][0];
+    assert_eq!(
+        (a["b"].as_str(), a["excluded"].as_i64()),
+        (j["id"].as_str(), Some(unparsed))
+    );
+    assert_eq!(a["n"].as_i64().unwrap(), 6 - unparsed);
+    let md = std::fs::read_to_string(f.root.join("nonsense/report.md")).unwrap();
+    assert!(
+        md.contains(&format!(
+            "| binary, decoding greedy;max_new_tokens=8 | {unparsed} |"
+        )),
+        "{md}"
+    );
+
+    let too_long = &r["judges"][2];
+    assert_eq!(too_long["unparsed"], 6);
+    for (label, score, raw, reason) in verdicts(too_long["fingerprint"].as_str().unwrap()) {
+        assert_eq!((label.as_str(), score, raw), ("unparsed", None, None));
+        assert!(
+            reason.contains("positions the judge model holds"),
+            "{reason}"
+        );
+    }
+}

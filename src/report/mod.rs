@@ -198,11 +198,11 @@ pub(crate) fn judge_cells(j: &JudgeInfo, primary: bool) -> [String; 7] {
             (Some(t), Some(sha)) => format!("{t} ({})", short(sha)),
             _ => "—".into(),
         },
-        [j.parser.as_deref(), j.decoding.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("; "),
+        match (&j.parser, &j.decoding) {
+            (Some(p), Some(d)) => format!("{p}, decoding {d}"),
+            (Some(p), None) => p.clone(),
+            _ => "—".into(),
+        },
         j.unparsed.to_string(),
         if j.judged > 0 {
             format!(
@@ -223,7 +223,7 @@ pub(crate) const JUDGE_HEADERS: [&str; 7] = [
     "kind",
     "model (fingerprint)",
     "template (sha256)",
-    "parser; decoding",
+    "parser, decoding",
     "unparsed",
     "this run",
 ];
