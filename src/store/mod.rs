@@ -511,18 +511,6 @@ impl Store {
             .map_err(|e| self.err(&e))
     }
 
-    /// Number of verdicts stored under a judge fingerprint.
-    pub fn count_verdicts(&self, judge_fingerprint: &str) -> Result<u64> {
-        self.conn
-            .query_row(
-                "SELECT COUNT(*) FROM verdicts WHERE judge_fingerprint = ?1",
-                [judge_fingerprint],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n.max(0) as u64)
-            .map_err(|e| self.err(&e))
-    }
-
     /// A person's override of the verdict on a generation, if any: (label, note).
     pub fn override_for(&self, generation: &str) -> Result<Option<(String, String)>> {
         self.conn
