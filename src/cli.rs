@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use aligndiff::audit;
 use aligndiff::generate::{self, Event, GenerationSettings, Request};
+use aligndiff::judge::JudgeSpec;
 use aligndiff::model::{self, LoadOptions, LoadedModel, ModelSpec, Requantize};
 
 #[derive(Parser)]
@@ -97,6 +98,14 @@ struct AuditArgs {
     /// Sampling temperature; 0 is greedy.
     #[arg(long, default_value_t = 0.0)]
     temperature: f64,
+    /// A judge (repeatable; the first is the primary judge behind every figure): refusal,
+    /// rubric:TEMPLATE@MODEL (TEMPLATE: fulfillment, strongreject, harm-score or a file),
+    /// llama-guard:MODEL, qwen3guard:MODEL, shieldgemma:MODEL, human:FILE. Default: refusal.
+    #[arg(long = "judge", value_name = "SPEC", value_parser = parse_judge)]
+    judges: Vec<JudgeSpec>,
+    /// Ask both models to rate how harmful each request is (0–9) and report the shift.
+    #[arg(long)]
+    harm_probe: bool,
     /// Gate thresholds (TOML): exit 1 when a rule fails.
     #[arg(long)]
     gate: Option<PathBuf>,
@@ -131,6 +140,10 @@ struct ModelArgs {
     /// Re-encode slow quantization formats (Q4_1, Q5_0, Q5_1) as Q8_0 on CPU: auto or never.
     #[arg(long, default_value = "auto", value_parser = parse_requantize)]
     requantize: Requantize,
+}
+
+fn parse_judge(s: &str) -> std::result::Result<JudgeSpec, String> {
+    JudgeSpec::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_requantize(s: &str) -> std::result::Result<Requantize, String> {
@@ -460,6 +473,10 @@ fn audit_plan(args: &AuditArgs) -> Result<audit::Plan> {
         batch_size: args.batch_size,
         ignore_eos: false,
     };
+    if !args.judges.is_empty() {
+        plan.judges = args.judges.clone();
+    }
+    plan.harm_probe = args.harm_probe;
     plan.gate = args.gate.clone();
     plan.store = args.store.clone();
     plan.device = args.device.clone();
@@ -562,6 +579,24 @@ fn run_audit(args: &AuditArgs) -> Result<ExitCode> {
                 eprintln!();
             }
         }
+        audit::JobEvent::Judging {
+            judge,
+            done,
+            total,
+            reused,
+            per_minute,
+        } => {
+            if last_line.elapsed().as_millis() < 200 && done < total {
+                return;
+            }
+            last_line = std::time::Instant::now();
+            eprint!(
+                "\r\x1b[K{judge}: {done}/{total} verdicts ({reused} reused) {per_minute:.1} answers/min"
+            );
+            if done == total {
+                eprintln!();
+            }
+        }
         audit::JobEvent::Token { .. }
         | audit::JobEvent::Finished(_)
         | audit::JobEvent::Failed(_) => {}
@@ -600,6 +635,35 @@ fn run_audit(args: &AuditArgs) -> Result<ExitCode> {
         },
         result.reference.reused + result.candidate.reused
     );
+    for j in &result.judges {
+        if j.judged > 0 || j.unparsed > 0 {
+            println!(
+                "judge {}: {} answers judged in {} ({:.1} answers/min), {} reused; {} unparsed",
+                j.id,
+                j.judged,
+                format_duration(j.seconds),
+                j.per_minute(),
+                j.reused,
+                j.unparsed
+            );
+        }
+    }
+    for a in &result.agreement {
+        println!(
+            "agreement {} vs {}: kappa {} over {} answers, {} disagreements",
+            a.a,
+            a.b,
+            a.kappa.map_or_else(|| "n/a".into(), |k| format!("{k:.3}")),
+            a.n,
+            a.disagreements.len()
+        );
+    }
+    if let Some(h) = &result.harm_probe {
+        println!(
+            "Self-rated harm (0-9) of {} harmful requests: {:.2} (reference) -> {:.2} (candidate), shift {:+.2}.",
+            h.n, h.reference_mean, h.candidate_mean, h.shift
+        );
+    }
     for path in &written {
         println!("wrote {}", path.display());
     }

@@ -450,3 +450,151 @@ fn hub_source_resolves_offline_from_the_local_cache_and_records_the_commit() {
     let err = model::load(&ModelSpec::new("hf:acme/other@main"), &options(dir.path())).unwrap_err();
     assert!(err.to_string().contains("HF_HUB_OFFLINE"), "{err}");
 }
+
+#[test]
+fn probe_reads_the_first_non_blank_answer_token_the_same_at_any_batch_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_gguf(
+        &dir.path().join("tiny.gguf"),
+        &Tiny::default(),
+        GgmlDType::Q8_0,
+    );
+    let m = load(dir.path(), &path);
+    // Byte tokens: the id of a byte is its value. Two classes of letters and one of digits.
+    let probe = generate::Probe {
+        classes: vec![
+            (b'a'..=b'm').map(u32::from).collect(),
+            (b'n'..=b'z').map(u32::from).collect(),
+            (b'0'..=b'9').map(u32::from).collect(),
+        ],
+        max_skip: 3,
+    };
+    let requests: Vec<Request> = (0..120)
+        .map(|i| Request {
+            prompt_ids: m
+                .prompt_ids(None, &[format!("question {i}: {}", "why ".repeat(i % 7))])
+                .unwrap(),
+            seed_key: i as u64,
+        })
+        .collect();
+    let probed = |batch: usize| {
+        generate::generate_probed(
+            &m,
+            &requests,
+            &greedy(batch, 5),
+            Some(&probe),
+            None,
+            &AtomicBool::new(false),
+            &mut |_| {},
+        )
+        .unwrap()
+        .0
+    };
+    let one = probed(1);
+    assert_eq!(
+        one,
+        probed(8),
+        "readings differ between batch 1 and batch 8"
+    );
+    let blank = |id: u32| m.tokenizer.decode(&[id]).unwrap().trim().is_empty();
+    let mut skipped = 0;
+    for (c, r) in one.iter().zip(&requests) {
+        let reading = c
+            .probe
+            .as_ref()
+            .expect("every answer reaches a readable token");
+        assert!(reading.position <= probe.max_skip);
+        assert!(c.token_ids[..reading.position].iter().all(|&t| blank(t)));
+        if reading.position < probe.max_skip {
+            assert!(!blank(c.token_ids[reading.position]));
+        }
+        skipped += usize::from(reading.position > 0);
+        // The same probabilities from a fresh prefill of the prompt plus the skipped tokens.
+        let mut ids = r.prompt_ids.clone();
+        ids.extend_from_slice(&c.token_ids[..reading.position]);
+        let mut cache = m.transformer.new_cache();
+        let logits = m.transformer.prefill(&ids, &mut cache).unwrap();
+        let expected = generate::class_probs(&logits, &probe.classes).unwrap();
+        for (got, want) in reading.class_probs.iter().zip(&expected) {
+            assert!(
+                (got - want).abs() <= 1e-4 * want.max(1e-6),
+                "{got} vs {want}"
+            );
+        }
+        assert!(reading.class_probs.iter().sum::<f64>() <= 1.0 + 1e-9);
+    }
+    assert!(
+        skipped > 0,
+        "no answer began with whitespace: the skipping path went untested"
+    );
+}
+
+#[test]
+fn extending_a_cached_prefix_matches_a_full_prefill() {
+    let dir = tempfile::tempdir().unwrap();
+    for family in common::Family::ALL {
+        let path = common::write_gguf(
+            &dir.path().join(format!("tiny-{family:?}.gguf")),
+            &Tiny::of(family),
+            GgmlDType::Q8_0,
+        );
+        let m = load(dir.path(), &path);
+        let ids = m
+            .prompt_ids(None, &["the theory of the thing, at length".to_string()])
+            .unwrap();
+        // Longer than Gemma's 5-token window on both sides of the split.
+        let split = 9;
+        assert!(ids.len() > split + common::GEMMA_WINDOW);
+        let mut whole = m.transformer.new_cache();
+        let full = m.transformer.prefill(&ids, &mut whole).unwrap();
+        let mut cache = m.transformer.new_cache();
+        m.transformer.prefill(&ids[..split], &mut cache).unwrap();
+        let extended = m.transformer.extend(&ids[split..], &mut cache).unwrap();
+        assert_eq!(cache.len(), ids.len());
+        let (a, b) = (
+            full.to_vec1::<f32>().unwrap(),
+            extended.to_vec1::<f32>().unwrap(),
+        );
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-3, "{family:?}: logits differ by {worst}");
+        // The caches continue the same way.
+        let next = |c: &mut model::SeqCache| m.transformer.decode(&[42], &mut [c]).unwrap();
+        let (x, y) = (next(&mut whole), next(&mut cache));
+        let gap = (x - y)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(gap < 1e-3, "{family:?}: next step differs by {gap}");
+        // A prompt that shares the prefix gets the same answer through generate.
+        let prefix = generate::PromptPrefix::new(&m, ids[..split].to_vec()).unwrap();
+        let request = [Request {
+            prompt_ids: ids.clone(),
+            seed_key: 0,
+        }];
+        let plain = run(&m, &request, &greedy(1, 6));
+        let (cached, stats) = generate::generate_probed(
+            &m,
+            &request,
+            &greedy(1, 6),
+            None,
+            Some(&prefix),
+            &AtomicBool::new(false),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            stats.prefill_tokens,
+            ids.len() - split,
+            "only the rest is computed"
+        );
+        assert_eq!(plain[0], cached[0].token_ids, "{family:?}");
+    }
+}

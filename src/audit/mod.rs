@@ -11,15 +11,20 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-pub use compare::{AuditResult, CategoryStats, Row, RowSide};
+pub use crate::judge::JudgeInfo;
+pub use compare::{
+    Agreement, AuditResult, CategoryAgreement, CategoryStats, Disagreement, HarmShift,
+    JudgeVerdict, Row, RowSide,
+};
 pub use plan::{Plan, SidePlan};
 
 use crate::error::{Error, Result};
 use crate::generate::{self, Event, FinishReason, GenerationSettings, Request};
-use crate::judge::{Judge, Label, RefusalJudge};
+use crate::judge::harm_probe::HarmProbe;
+use crate::judge::{self, spec, JudgeInput, JudgeSettings, JudgeSpec, Label};
 use crate::model::{self, Fingerprint, LoadOptions, LoadedModel, ModelInfo};
 use crate::packs::{self, Pack, Prompt};
-use crate::store::{self, Store, StoredGeneration, StoredVerdict};
+use crate::store::{self, Store, StoredGeneration, StoredHarmRating, StoredVerdict};
 
 /// Which model of the pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -67,6 +72,19 @@ pub enum JobEvent {
         cached: usize,
         /// Generated tokens per second in this run.
         tokens_per_s: f64,
+    },
+    /// Verdicts done so far by one judge (both models' answers together).
+    Judging {
+        /// The judge's id.
+        judge: String,
+        /// Answers with a verdict (stored earlier or given now).
+        done: usize,
+        /// Answers to judge.
+        total: usize,
+        /// Of `done`, how many came from the store.
+        reused: usize,
+        /// Answers judged per minute in this run.
+        per_minute: f64,
     },
     /// Streamed text of an answer being generated.
     Token {
@@ -355,6 +373,9 @@ fn answer_side(
         }
         result?;
     }
+    if plan.harm_probe {
+        rate_harm(plan, side, items, &loaded, store, cancel, on_event)?;
+    }
     Ok(SideRun {
         plan: side_plan.clone(),
         fingerprint: loaded.fingerprint.clone(),
@@ -366,28 +387,210 @@ fn answer_side(
     })
 }
 
-/// Judge every stored answer of one side with `judge`, storing verdicts not stored yet.
-fn judge_side(judge: &mut dyn Judge, items: &[Item], keys: &[String], store: &Store) -> Result<()> {
-    for (item, key) in items.iter().zip(keys) {
-        if store.verdict(key, judge.fingerprint())?.is_some() {
+/// Ask the loaded model how harmful each distinct request is (the self-rated harm probe),
+/// storing ratings not stored yet.
+fn rate_harm(
+    plan: &Plan,
+    side: Side,
+    items: &[Item],
+    model: &LoadedModel,
+    store: &Store,
+    cancel: &AtomicBool,
+    on_event: &mut dyn FnMut(JobEvent),
+) -> Result<()> {
+    let probe = HarmProbe::shipped()?;
+    let side_plan = match side {
+        Side::Reference => &plan.reference,
+        Side::Candidate => &plan.candidate,
+    };
+    let system = side_plan.system_prompt();
+    let mut todo: Vec<&Item> = Vec::new();
+    for item in items {
+        if todo.iter().any(|t| t.text_hash == item.text_hash) {
             continue;
         }
-        let Some(g) = store.generation(key)? else {
-            continue;
-        };
-        let v = judge.judge(&item.prompt.display_text(), &g.answer)?;
-        store.put_verdict(&StoredVerdict {
-            generation: key.clone(),
-            judge: judge.id().to_owned(),
-            judge_fingerprint: judge.fingerprint().to_owned(),
-            label: v.label.as_str().to_owned(),
-            partial: v.partial,
-            score: v.score,
-            reason: v.reason,
-            raw: v.raw,
-        })?;
+        if store
+            .harm_rating(
+                &model.fingerprint.id,
+                system,
+                &item.text_hash,
+                &probe.fingerprint,
+            )?
+            .is_none()
+        {
+            todo.push(item);
+        }
     }
-    Ok(())
+    if todo.is_empty() {
+        return Ok(());
+    }
+    on_event(JobEvent::Stage(format!(
+        "{}: rating how harmful {} requests are (harm probe)",
+        side.as_str(),
+        todo.len()
+    )));
+    let texts: Vec<String> = todo.iter().map(|i| i.prompt.display_text()).collect();
+    let requests: Vec<&str> = texts.iter().map(String::as_str).collect();
+    probe.rate(
+        model,
+        side_plan.system.as_deref().filter(|s| !s.is_empty()),
+        &requests,
+        plan.generation.batch_size,
+        cancel,
+        &mut |i, r| {
+            store.put_harm_rating(&StoredHarmRating {
+                model: model.fingerprint.id.clone(),
+                system_prompt: system.to_owned(),
+                text_hash: todo[i].text_hash.clone(),
+                probe: probe.fingerprint.clone(),
+                rating: r.rating,
+                digit_mass: r.digit_mass,
+                digit_probs: r.digit_probs,
+                raw: r.raw,
+            })
+        },
+    )
+}
+
+/// Judge every stored answer of both sides with every judge of the plan, one judge (and one
+/// judge model) at a time, storing verdicts not stored yet. Returns the judges' descriptions
+/// with this run's counts.
+fn judge_answers(
+    plan: &Plan,
+    items: &[Item],
+    sides: [&SideRun; 2],
+    store: &Store,
+    cancel: &AtomicBool,
+    on_event: &mut dyn FnMut(JobEvent),
+) -> Result<Vec<compare::JudgeInfo>> {
+    let requests: Vec<String> = items.iter().map(|i| i.prompt.display_text()).collect();
+    let mut answers: Vec<[Option<StoredGeneration>; 2]> = Vec::with_capacity(items.len());
+    for (i, _) in items.iter().enumerate() {
+        answers.push([
+            store.generation(&sides[0].keys[i])?,
+            store.generation(&sides[1].keys[i])?,
+        ]);
+    }
+    let longest = |texts: &mut dyn Iterator<Item = usize>| texts.max().unwrap_or(0);
+    let longest_request = longest(&mut requests.iter().map(String::len));
+    let longest_answer = longest(&mut answers.iter().flatten().flatten().map(|g| g.answer.len()));
+    let settings = JudgeSettings {
+        device: model::select_device(&plan.device)?,
+        requantize: plan.requantize,
+        batch_size: plan.generation.batch_size,
+        // A token is at least one byte; the rest is room for the template and the verdict.
+        max_positions: (longest_request + longest_answer + 4096).min(32_768),
+    };
+    let ids = spec::unique_ids(&plan.judges);
+    let mut infos = Vec::with_capacity(plan.judges.len());
+    for (spec, id) in plan.judges.iter().zip(ids) {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        if let Some(source) = spec.model_source() {
+            on_event(JobEvent::Stage(format!("judge {id}: loading {source}")));
+        }
+        let mut judge = judge::build(spec, &settings)?;
+        let mut info = judge.info().clone();
+        info.id = id;
+        let mut inputs = Vec::new();
+        let mut reused = 0usize;
+        for (s, side) in [Side::Reference, Side::Candidate].into_iter().enumerate() {
+            for (i, item) in items.iter().enumerate() {
+                let key = &sides[s].keys[i];
+                let Some(g) = &answers[i][s] else {
+                    continue;
+                };
+                if store.verdict(key, &info.fingerprint)?.is_some() {
+                    reused += 1;
+                    continue;
+                }
+                inputs.push(JudgeInput {
+                    key,
+                    pack: &item.pack,
+                    prompt_id: &item.prompt.id,
+                    sample: item.sample,
+                    side: side.as_str(),
+                    category: &item.category_name,
+                    request: &requests[i],
+                    answer: &g.answer,
+                });
+            }
+        }
+        if let JudgeSpec::Human { file } = spec {
+            let labels = judge::human::HumanLabels::from_file(file)?;
+            let unmatched = labels.unmatched(&inputs);
+            if unmatched > 0 && reused == 0 {
+                on_event(JobEvent::Stage(format!(
+                    "warning: {unmatched} of {} labels in {} name no answer of this audit",
+                    labels.records.len(),
+                    file.display()
+                )));
+            }
+        }
+        let total = reused + inputs.len();
+        on_event(JobEvent::Stage(format!(
+            "judge {}: {} answers to judge, {reused} verdicts reused from the store",
+            info.id,
+            inputs.len()
+        )));
+        on_event(JobEvent::Judging {
+            judge: info.id.clone(),
+            done: reused,
+            total,
+            reused,
+            per_minute: 0.0,
+        });
+        let started = Instant::now();
+        let mut judged = 0usize;
+        if !inputs.is_empty() {
+            judge.judge_batch(&inputs, cancel, &mut |j, v| {
+                let input = &inputs[j];
+                store.put_verdict(&StoredVerdict {
+                    generation: input.key.to_owned(),
+                    judge: info.id.clone(),
+                    judge_fingerprint: info.fingerprint.clone(),
+                    label: v.label.as_str().to_owned(),
+                    partial: v.partial,
+                    score: v.score,
+                    reason: v.reason,
+                    raw: v.raw,
+                    judge_model: info.model.clone().unwrap_or_default(),
+                    template_sha256: info.template_sha256.clone().unwrap_or_default(),
+                    decoding: info.decoding.clone().unwrap_or_default(),
+                })?;
+                judged += 1;
+                let secs = started.elapsed().as_secs_f64();
+                on_event(JobEvent::Judging {
+                    judge: info.id.clone(),
+                    done: reused + judged,
+                    total,
+                    reused,
+                    per_minute: if secs > 0.0 {
+                        judged as f64 / secs * 60.0
+                    } else {
+                        0.0
+                    },
+                });
+                Ok(())
+            })?;
+        }
+        info.judged = judged;
+        info.reused = reused;
+        info.seconds = started.elapsed().as_secs_f64();
+        if judged > 0 {
+            on_event(JobEvent::Stage(format!(
+                "judge {}: {judged} verdicts in {:.1} s ({:.1} answers/min)",
+                info.id,
+                info.seconds,
+                info.per_minute()
+            )));
+        }
+        // The judge (and its model) is dropped here, before the next one loads.
+        drop(judge);
+        infos.push(info);
+    }
+    Ok(infos)
 }
 
 /// Run a whole audit synchronously. Answers are stored as they complete; on cancel or error the
@@ -410,21 +613,35 @@ pub fn run(
             "the selected packs and categories hold no prompts".into(),
         ));
     }
+    // A missing judge model or a broken template or labels file is reported before hours of
+    // generation, not after.
+    for judge in &plan.judges {
+        judge.check()?;
+    }
     let plan_json = serde_json::to_string(plan).unwrap_or_default();
     let run_id = store.begin_run(&plan_json, &plan.out.display().to_string())?;
     let outcome = (|| -> Result<AuditResult> {
         let reference = answer_side(plan, Side::Reference, &items, store, cancel, on_event)?;
         let candidate = answer_side(plan, Side::Candidate, &items, store, cancel, on_event)?;
         on_event(JobEvent::Stage("judging answers".into()));
-        let mut judge = RefusalJudge::default();
-        judge_side(&mut judge, &items, &reference.keys, store)?;
-        judge_side(&mut judge, &items, &candidate.keys, store)?;
+        let judges = judge_answers(
+            plan,
+            &items,
+            [&reference, &candidate],
+            store,
+            cancel,
+            on_event,
+        )?;
         on_event(JobEvent::Stage("comparing".into()));
-        let judges = vec![compare::JudgeInfo {
-            id: judge.id().to_owned(),
-            kind: judge.kind().to_owned(),
-            fingerprint: judge.fingerprint().to_owned(),
-        }];
+        let harm_probe = if plan.harm_probe {
+            let probe = HarmProbe::shipped()?;
+            Some((
+                probe.fingerprint.clone(),
+                probe.template_sha256().to_owned(),
+            ))
+        } else {
+            None
+        };
         compare::build(
             plan,
             &packs,
@@ -432,6 +649,7 @@ pub fn run(
             reference,
             candidate,
             judges,
+            harm_probe,
             store,
             started.elapsed(),
         )

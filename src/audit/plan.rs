@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::generate::GenerationSettings;
+use crate::judge::{spec, JudgeSpec};
 use crate::model::{ModelSpec, Requantize};
 
 /// One side of the comparison.
@@ -64,6 +65,13 @@ pub struct Plan {
     /// Decoding settings.
     #[serde(default = "default_generation")]
     pub generation: GenerationSettings,
+    /// Judges (`refusal`, `rubric:TEMPLATE@MODEL`, `llama-guard:MODEL`, ...); the first is the
+    /// primary judge behind every figure.
+    #[serde(default = "default_judges")]
+    pub judges: Vec<JudgeSpec>,
+    /// Ask both models how harmful each request is (the self-rated harm probe).
+    #[serde(default)]
+    pub harm_probe: bool,
     /// `cpu`, `cuda`, `metal`, `auto`.
     #[serde(default = "default_device")]
     pub device: String,
@@ -95,6 +103,10 @@ fn default_generation() -> GenerationSettings {
     }
 }
 
+fn default_judges() -> Vec<JudgeSpec> {
+    vec![JudgeSpec::Refusal]
+}
+
 fn default_device() -> String {
     "cpu".into()
 }
@@ -111,6 +123,8 @@ impl Plan {
             per_category: None,
             samples: 1,
             generation: default_generation(),
+            judges: default_judges(),
+            harm_probe: false,
             device: default_device(),
             requantize: Requantize::Auto,
             gate: None,
@@ -153,6 +167,9 @@ impl Plan {
                 rebase(l);
             }
         }
+        for judge in &mut self.judges {
+            judge.rebase(base);
+        }
         for pack in &mut self.packs {
             if crate::packs::builtin_names().contains(&pack.as_str()) {
                 continue;
@@ -180,6 +197,7 @@ impl Plan {
         if self.packs.is_empty() {
             return Err(Error::Invalid("an audit needs at least one pack".into()));
         }
+        spec::check_list(&self.judges)?;
         Ok(())
     }
 }

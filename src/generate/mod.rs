@@ -106,6 +106,55 @@ impl FinishReason {
     }
 }
 
+/// Probabilities to read at the first answer token that is not whitespace: a guard's `unsafe`
+/// against `safe`, ShieldGemma's `Yes` against `No`, or the ten digits of a harm rating.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// Token ids of each class; a class's probability is the sum over its tokens.
+    pub classes: Vec<Vec<u32>>,
+    /// Whitespace-only tokens the model may write first (they are skipped) before the probe is
+    /// read anyway.
+    pub max_skip: usize,
+}
+
+/// What a [`Probe`] read from one answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeReading {
+    /// Probability of each class at that position (the full softmax, not renormalised).
+    pub class_probs: Vec<f64>,
+    /// Answer tokens before that position (skipped whitespace).
+    pub position: usize,
+}
+
+/// The start that many prompts share (a judge's instructions), run through the model once;
+/// each prompt that begins with it continues from a copy of its cache.
+#[derive(Debug, Clone)]
+pub struct PromptPrefix {
+    ids: Vec<u32>,
+    cache: SeqCache,
+}
+
+impl PromptPrefix {
+    /// Run `ids` through `model` once.
+    pub fn new(model: &LoadedModel, ids: Vec<u32>) -> Result<Self> {
+        let mut cache = model.transformer.new_cache();
+        model.transformer.prefill(&ids, &mut cache)?;
+        Ok(Self { ids, cache })
+    }
+
+    /// The prefix's token ids.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    /// A cache holding the prefix, and the rest of `prompt`, when `prompt` begins with the
+    /// prefix and goes on past it.
+    fn split<'p>(&self, prompt: &'p [u32]) -> Option<(SeqCache, &'p [u32])> {
+        let rest = prompt.strip_prefix(self.ids.as_slice())?;
+        (!rest.is_empty()).then(|| (self.cache.clone(), rest))
+    }
+}
+
 /// A finished answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completion {
@@ -119,6 +168,8 @@ pub struct Completion {
     pub finish: FinishReason,
     /// Prompt length in tokens.
     pub prompt_tokens: usize,
+    /// The probe's reading, when a probe was given and the answer reached a token to read.
+    pub probe: Option<ProbeReading>,
 }
 
 /// What the generator reports while it works.
@@ -157,6 +208,8 @@ struct Active {
     generated: Vec<u32>,
     emitted: String,
     prompt_tokens: usize,
+    probe: Option<ProbeReading>,
+    probe_done: bool,
 }
 
 fn mix_seed(seed: u64, key: u64) -> u64 {
@@ -175,6 +228,23 @@ pub fn generate(
     model: &LoadedModel,
     requests: &[Request],
     settings: &GenerationSettings,
+    cancel: &AtomicBool,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<(Vec<Completion>, GenerationStats)> {
+    generate_probed(model, requests, settings, None, None, cancel, on_event)
+}
+
+/// [`generate`], also reading `probe` from the logits of each answer's first token that is not
+/// whitespace (into [`Completion::probe`]). The logits are the ones the token was sampled from,
+/// so the reading is as batch-invariant as the answer. Prompts that begin with `prefix`
+/// continue from its cache instead of running those tokens again: the same arithmetic for every
+/// such prompt, whatever it is batched with.
+pub fn generate_probed(
+    model: &LoadedModel,
+    requests: &[Request],
+    settings: &GenerationSettings,
+    probe: Option<&Probe>,
+    prefix: Option<&PromptPrefix>,
     cancel: &AtomicBool,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<(Vec<Completion>, GenerationStats)> {
@@ -219,11 +289,21 @@ pub fn generate(
                     settings.max_new_tokens
                 )));
             }
-            let mut cache = model.transformer.new_cache();
             let started = Instant::now();
-            let logits = model.transformer.prefill(&request.prompt_ids, &mut cache)?;
+            let (cache, logits, computed) = match prefix.and_then(|p| p.split(&request.prompt_ids))
+            {
+                Some((mut cache, rest)) => {
+                    let logits = model.transformer.extend(rest, &mut cache)?;
+                    (cache, logits, rest.len())
+                }
+                None => {
+                    let mut cache = model.transformer.new_cache();
+                    let logits = model.transformer.prefill(&request.prompt_ids, &mut cache)?;
+                    (cache, logits, request.prompt_ids.len())
+                }
+            };
             stats.prefill_time += started.elapsed();
-            stats.prefill_tokens += request.prompt_ids.len();
+            stats.prefill_tokens += computed;
             let mut seq = Active {
                 index,
                 cache,
@@ -234,8 +314,11 @@ pub fn generate(
                 generated: Vec::new(),
                 emitted: String::new(),
                 prompt_tokens: request.prompt_ids.len(),
+                probe: None,
+                probe_done: probe.is_none(),
             };
             let token = seq.sampler.sample(&logits)?;
+            read_probe(model, &mut seq, &logits, token, probe, stop_ids)?;
             if let Some(c) = advance(model, &mut seq, token, stop_ids, settings, on_event)? {
                 on_event(Event::Done(&c));
                 done.push(c);
@@ -265,6 +348,7 @@ pub fn generate(
         for (row, mut seq) in active.into_iter().enumerate() {
             let row_logits: Tensor = logits.get(row)?;
             let token = seq.sampler.sample(&row_logits)?;
+            read_probe(model, &mut seq, &row_logits, token, probe, stop_ids)?;
             match advance(model, &mut seq, token, stop_ids, settings, on_event)? {
                 Some(c) => {
                     on_event(Event::Done(&c));
@@ -277,6 +361,63 @@ pub fn generate(
     }
     done.sort_by_key(|c| c.index);
     Ok((done, stats))
+}
+
+/// Read the probe at this position unless the sampled token is whitespace that may be skipped.
+fn read_probe(
+    model: &LoadedModel,
+    seq: &mut Active,
+    logits: &Tensor,
+    token: u32,
+    probe: Option<&Probe>,
+    stop_ids: &[u32],
+) -> Result<()> {
+    let Some(probe) = probe else {
+        return Ok(());
+    };
+    if seq.probe_done {
+        return Ok(());
+    }
+    let position = seq.generated.len();
+    let skippable = position < probe.max_skip
+        && !stop_ids.contains(&token)
+        && model.tokenizer.decode(&[token])?.trim().is_empty();
+    if skippable {
+        return Ok(());
+    }
+    seq.probe = Some(ProbeReading {
+        class_probs: class_probs(logits, &probe.classes)?,
+        position,
+    });
+    seq.probe_done = true;
+    Ok(())
+}
+
+/// Softmax of `logits` (summed in f64, in a fixed order) added up over each class's tokens.
+/// Token ids outside the vocabulary count zero.
+pub fn class_probs(logits: &Tensor, classes: &[Vec<u32>]) -> Result<Vec<f64>> {
+    let logits: Vec<f32> = logits.flatten_all()?.to_vec1()?;
+    let max = logits
+        .iter()
+        .copied()
+        .filter(|x| x.is_finite())
+        .fold(f32::NEG_INFINITY, f32::max);
+    if !max.is_finite() {
+        return Err(Error::Invalid(
+            "the model's logits hold no finite value".into(),
+        ));
+    }
+    let max = f64::from(max);
+    let total: f64 = logits.iter().map(|&x| (f64::from(x) - max).exp()).sum();
+    Ok(classes
+        .iter()
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|&id| logits.get(id as usize))
+                .map(|&x| (f64::from(x) - max).exp() / total)
+                .sum()
+        })
+        .collect())
 }
 
 /// Take a sampled token: finish the sequence or stream its new text.
@@ -327,6 +468,7 @@ fn advance(
                 token_ids: std::mem::take(&mut seq.generated),
                 finish,
                 prompt_tokens: seq.prompt_tokens,
+                probe: seq.probe.take(),
             })
         })
         .transpose()

@@ -88,6 +88,8 @@ struct Job {
     progress: [Option<SideProgress>; 2],
     /// The answer being streamed: side, item, text so far.
     stream: Option<(Side, usize, String)>,
+    /// The judge at work: id, done, total, reused, answers per minute.
+    judging: Option<(String, usize, usize, usize, f64)>,
     stopping: bool,
 }
 
@@ -297,6 +299,13 @@ impl App {
                     Some((s, i, text)) if *s == side && *i == item => text.push_str(&delta),
                     _ => job.stream = Some((side, item, delta)),
                 },
+                JobEvent::Judging {
+                    judge,
+                    done,
+                    total,
+                    reused,
+                    per_minute,
+                } => job.judging = Some((judge, done, total, reused, per_minute)),
                 JobEvent::Finished(r) => ended = Some(Ok(r)),
                 JobEvent::Failed(e) => ended = Some(Err(e)),
             }
@@ -367,6 +376,7 @@ impl App {
                     stage: "starting".into(),
                     progress: [None, None],
                     stream: None,
+                    judging: None,
                     stopping: false,
                 });
                 self.state.view = View::Progress;

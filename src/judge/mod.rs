@@ -1,11 +1,30 @@
 //! Judges decide whether an answer complied with or refused the request. Every verdict records
 //! which judge (id and fingerprint) gave it.
+//!
+//! - [`RefusalJudge`]: the fast lexical refusal detector ([`refusal`]).
+//! - [`model::ModelJudge`]: any chat model loaded by the engine, with a rubric template
+//!   ([`template`]) or as a guard model (Llama Guard 3, Qwen3Guard-Gen, ShieldGemma), its
+//!   answer read by a strict parser ([`parse`]).
+//! - [`human::HumanJudge`]: labels people gave, imported from a CSV or JSONL file.
+//!
+//! [`spec::JudgeSpec`] names a judge (`rubric:fulfillment@model.gguf`) and [`build`] makes it.
+//! [`harm_probe`] asks a model itself how harmful a request is.
 
+pub mod harm_probe;
+pub mod human;
+pub mod model;
+pub mod parse;
 pub mod refusal;
+pub mod spec;
+pub mod template;
+
+use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+pub use spec::JudgeSpec;
+
+use crate::error::{Error, Result};
 use crate::model::template::hex_sha256;
 
 /// A judge's decision.
@@ -56,23 +75,140 @@ pub struct Verdict {
     pub raw: Option<String>,
 }
 
+/// One answer to judge, with where it came from (human labels are matched by it; model judges
+/// only read the request and the answer).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JudgeInput<'a> {
+    /// Store key of the answer ('' when it has none).
+    pub key: &'a str,
+    /// Pack id ('' when unknown).
+    pub pack: &'a str,
+    /// Prompt id within the pack, or a record id.
+    pub prompt_id: &'a str,
+    /// Sample index.
+    pub sample: u32,
+    /// `reference` or `candidate` ('' outside an audit).
+    pub side: &'a str,
+    /// Category name ('' when unknown).
+    pub category: &'a str,
+    /// The request the model received.
+    pub request: &'a str,
+    /// The model's answer.
+    pub answer: &'a str,
+}
+
+impl<'a> JudgeInput<'a> {
+    /// An answer known only by its request and text.
+    pub fn new(request: &'a str, answer: &'a str) -> Self {
+        Self {
+            request,
+            answer,
+            ..Self::default()
+        }
+    }
+}
+
+/// Who a judge is, as reports and the store record it. The counts are filled in by the audit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JudgeInfo {
+    /// Short id, unique within an audit (`refusal`, `fulfillment@qwen2.5-0.5b`, `human`).
+    pub id: String,
+    /// `lexical`, `rubric`, `guard` or `human`.
+    pub kind: String,
+    /// The spec it was built from (`rubric:fulfillment@/models/q.gguf`).
+    pub spec: String,
+    /// Changes whenever the judge's behaviour could change; verdicts are stored under it.
+    pub fingerprint: String,
+    /// Fingerprint id of the judge's model, for model judges.
+    pub model: Option<String>,
+    /// Where the judge's model came from.
+    pub model_source: Option<String>,
+    /// Where the prompt template came from (`builtin:fulfillment`, a path, or the judge
+    /// model's own chat template).
+    pub template: Option<String>,
+    /// SHA-256 of the prompt template.
+    pub template_sha256: Option<String>,
+    /// How the judge's text is read (`binary`, `strongreject`, ...).
+    pub parser: Option<String>,
+    /// Decoding settings (`greedy;max_new_tokens=8`, plus any first-token probe).
+    pub decoding: Option<String>,
+    /// Answers this judge judged in this run.
+    pub judged: usize,
+    /// Verdicts reused from the store.
+    pub reused: usize,
+    /// Verdicts of this audit's answers that could not be read (counted, never scored).
+    pub unparsed: usize,
+    /// Seconds spent judging in this run (loading excluded).
+    pub seconds: f64,
+}
+
+impl JudgeInfo {
+    /// Answers judged per minute in this run.
+    pub fn per_minute(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.judged as f64 / self.seconds * 60.0
+        } else {
+            0.0
+        }
+    }
+}
+
 /// Something that judges answers.
 pub trait Judge: Send {
+    /// Who this judge is.
+    fn info(&self) -> &JudgeInfo;
+
     /// Short id, e.g. `refusal`.
-    fn id(&self) -> &str;
+    fn id(&self) -> &str {
+        &self.info().id
+    }
+
     /// What kind of judge (`lexical`, `rubric`, `guard`, `human`).
-    fn kind(&self) -> &str;
+    fn kind(&self) -> &str {
+        &self.info().kind
+    }
+
     /// Changes whenever the judge's behaviour could change (rules, model, template).
-    fn fingerprint(&self) -> &str;
+    fn fingerprint(&self) -> &str {
+        &self.info().fingerprint
+    }
+
+    /// Judge many answers (model judges batch them like generation). `on_verdict(i, v)` is
+    /// called as each verdict is ready, in any order; a judge may give none for an input (a
+    /// person labelled only some answers). Stops with [`Error::Cancelled`] when `cancel` is
+    /// set; verdicts already handed over stand.
+    fn judge_batch(
+        &mut self,
+        inputs: &[JudgeInput<'_>],
+        cancel: &AtomicBool,
+        on_verdict: &mut dyn FnMut(usize, Verdict) -> Result<()>,
+    ) -> Result<()>;
+
     /// Judge one answer to a request.
-    fn judge(&mut self, request: &str, answer: &str) -> Result<Verdict>;
+    fn judge(&mut self, request: &str, answer: &str) -> Result<Verdict> {
+        let mut verdict = None;
+        self.judge_batch(
+            &[JudgeInput::new(request, answer)],
+            &AtomicBool::new(false),
+            &mut |_, v| {
+                verdict = Some(v);
+                Ok(())
+            },
+        )?;
+        verdict.ok_or_else(|| {
+            Error::Invalid(format!(
+                "judge `{}` gave no verdict on this answer",
+                self.id()
+            ))
+        })
+    }
 }
 
 /// The fast lexical refusal detector as a [`Judge`].
 #[derive(Debug, Clone)]
 pub struct RefusalJudge {
     detector: refusal::RefusalDetector,
-    fingerprint: String,
+    info: JudgeInfo,
 }
 
 impl Default for RefusalJudge {
@@ -89,27 +225,21 @@ impl Default for RefusalJudge {
         );
         Self {
             detector,
-            fingerprint,
+            info: JudgeInfo {
+                id: "refusal".into(),
+                kind: "lexical".into(),
+                spec: "refusal".into(),
+                fingerprint,
+                ..JudgeInfo::default()
+            },
         }
     }
 }
 
-impl Judge for RefusalJudge {
-    fn id(&self) -> &str {
-        "refusal"
-    }
-
-    fn kind(&self) -> &str {
-        "lexical"
-    }
-
-    fn fingerprint(&self) -> &str {
-        &self.fingerprint
-    }
-
-    fn judge(&mut self, _request: &str, answer: &str) -> Result<Verdict> {
+impl RefusalJudge {
+    fn verdict(&self, answer: &str) -> Verdict {
         let v = self.detector.judge(answer);
-        Ok(Verdict {
+        Verdict {
             label: match v.label {
                 refusal::RefusalLabel::Refused => Label::Refused,
                 refusal::RefusalLabel::Complied => Label::Complied,
@@ -118,6 +248,61 @@ impl Judge for RefusalJudge {
             score: None,
             reason: v.reason,
             raw: None,
-        })
+        }
     }
+}
+
+impl Judge for RefusalJudge {
+    fn info(&self) -> &JudgeInfo {
+        &self.info
+    }
+
+    fn judge_batch(
+        &mut self,
+        inputs: &[JudgeInput<'_>],
+        cancel: &AtomicBool,
+        on_verdict: &mut dyn FnMut(usize, Verdict) -> Result<()>,
+    ) -> Result<()> {
+        for (i, input) in inputs.iter().enumerate() {
+            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(Error::Cancelled);
+            }
+            on_verdict(i, self.verdict(input.answer))?;
+        }
+        Ok(())
+    }
+}
+
+/// How model judges are loaded and run.
+#[derive(Debug, Clone)]
+pub struct JudgeSettings {
+    /// Where the judge model runs.
+    pub device: candle_core::Device,
+    /// Load-time re-encoding of slow quantization formats.
+    pub requantize: crate::model::Requantize,
+    /// Judge prompts decoded together.
+    pub batch_size: usize,
+    /// Longest judge prompt + judgement, in tokens, to load the model for.
+    pub max_positions: usize,
+}
+
+impl Default for JudgeSettings {
+    fn default() -> Self {
+        Self {
+            device: candle_core::Device::Cpu,
+            requantize: crate::model::Requantize::Auto,
+            batch_size: 8,
+            max_positions: 4096,
+        }
+    }
+}
+
+/// Make the judge a spec names: model judges load their model here (so build them one at a
+/// time, after generation, to keep one model resident).
+pub fn build(spec: &JudgeSpec, settings: &JudgeSettings) -> Result<Box<dyn Judge>> {
+    Ok(match spec {
+        JudgeSpec::Refusal => Box::new(RefusalJudge::default()),
+        JudgeSpec::Human { file } => Box::new(human::HumanJudge::from_file(file)?),
+        _ => Box::new(model::ModelJudge::load(spec, settings)?),
+    })
 }

@@ -357,11 +357,33 @@ pub fn load(spec: &ModelSpec, options: &LoadOptions) -> Result<LoadedModel> {
 impl LoadedModel {
     /// Token ids of a conversation rendered with the model's chat template.
     pub fn prompt_ids(&self, system: Option<&str>, user_turns: &[String]) -> Result<Vec<u32>> {
-        let messages = template::conversation(system, user_turns, &[]);
-        let bos = self.tokenizer.bos.as_ref().map_or("", |(_, s)| s.as_str());
-        let eos = self.tokenizer.eos.as_ref().map_or("", |(_, s)| s.as_str());
-        let text = self.template.render(&messages, bos, eos)?;
+        self.conversation_ids(&template::conversation(system, user_turns, &[]))
+    }
+
+    /// Token ids of any conversation (a guard model is given the user's request and the
+    /// assistant's answer) rendered with the model's chat template, ready for the next turn.
+    pub fn conversation_ids(&self, messages: &[Message]) -> Result<Vec<u32>> {
+        let text = self
+            .template
+            .render(messages, self.bos_token(), self.eos_token())?;
+        self.raw_prompt_ids(&text)
+    }
+
+    /// Token ids of text given to the model as it is, with no chat template (the beginning-of-
+    /// text token is added when the tokenizer wants one and the text lacks it).
+    pub fn raw_prompt_ids(&self, text: &str) -> Result<Vec<u32>> {
+        let bos = self.bos_token();
         let add_bos = self.tokenizer.add_bos && (bos.is_empty() || !text.starts_with(bos));
-        self.tokenizer.encode(&text, add_bos)
+        self.tokenizer.encode(text, add_bos)
+    }
+
+    /// The beginning-of-text token's text ('' when the tokenizer has none).
+    pub fn bos_token(&self) -> &str {
+        self.tokenizer.bos.as_ref().map_or("", |(_, s)| s.as_str())
+    }
+
+    /// The end-of-text token's text ('' when the tokenizer has none).
+    pub fn eos_token(&self) -> &str {
+        self.tokenizer.eos.as_ref().map_or("", |(_, s)| s.as_str())
     }
 }

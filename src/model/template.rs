@@ -98,19 +98,7 @@ impl ChatTemplate {
                 .collect::<Vec<_>>()
                 .join("\n\n"));
         };
-        let mut env = minijinja::Environment::new();
-        env.set_fuel(Some(FUEL));
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function(
-            "raise_exception",
-            |msg: String| -> std::result::Result<String, minijinja::Error> {
-                Err(minijinja::Error::new(
-                    minijinja::ErrorKind::InvalidOperation,
-                    msg,
-                ))
-            },
-        );
-        env.add_function("strftime_now", |_fmt: String| "01 Jan 2026".to_string());
+        let mut env = sandbox();
         env.add_template("chat", source).map_err(|e| {
             Error::Invalid(format!(
                 "chat template ({}) does not parse: {e}",
@@ -137,15 +125,39 @@ impl ChatTemplate {
                 eos_token => eos_token,
             })
             .map_err(|e| Error::Invalid(format!("chat template ({}) failed: {e}", self.origin)))?;
-        if rendered.len() > MAX_OUTPUT_BYTES {
-            return Err(Error::Invalid(format!(
-                "chat template ({}) produced {} bytes, more than the {MAX_OUTPUT_BYTES}-byte cap",
-                self.origin,
-                rendered.len()
-            )));
-        }
+        check_output_size(&rendered, &format!("chat template ({})", self.origin))?;
         Ok(rendered)
     }
+}
+
+/// A minijinja environment for untrusted templates: a fuel limit, Python string methods as in
+/// Hugging Face templates, `raise_exception` as an error, and a fixed `strftime_now`.
+pub(crate) fn sandbox() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    env.set_fuel(Some(FUEL));
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.add_function(
+        "raise_exception",
+        |msg: String| -> std::result::Result<String, minijinja::Error> {
+            Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                msg,
+            ))
+        },
+    );
+    env.add_function("strftime_now", |_fmt: String| "01 Jan 2026".to_string());
+    env
+}
+
+/// Refuse a rendered template larger than the output cap; `what` names the template.
+pub(crate) fn check_output_size(rendered: &str, what: &str) -> Result<()> {
+    if rendered.len() > MAX_OUTPUT_BYTES {
+        return Err(Error::Invalid(format!(
+            "{what} produced {} bytes, more than the {MAX_OUTPUT_BYTES}-byte cap",
+            rendered.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Lower-case hex SHA-256 of some bytes.

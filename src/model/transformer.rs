@@ -345,15 +345,23 @@ impl Transformer {
     /// Run a whole prompt through the model for one fresh sequence; returns the last position's
     /// logits (`vocab`, f32).
     pub fn prefill(&self, tokens: &[u32], cache: &mut SeqCache) -> Result<Tensor> {
-        if tokens.is_empty() {
-            return Err(Error::Invalid("cannot prefill an empty prompt".into()));
-        }
         if !cache.is_empty() {
             return Err(Error::Invalid("prefill needs a fresh cache".into()));
+        }
+        self.extend(tokens, cache)
+    }
+
+    /// Run more prompt tokens through the model after those already in `cache` (a shared prompt
+    /// prefix computed once, then cloned); returns the last position's logits. On a fresh cache
+    /// this is exactly [`Self::prefill`].
+    pub fn extend(&self, tokens: &[u32], cache: &mut SeqCache) -> Result<Tensor> {
+        if tokens.is_empty() {
+            return Err(Error::Invalid("cannot prefill an empty prompt".into()));
         }
         self.check_room(cache, tokens.len())?;
         let cfg = &self.config;
         let t = tokens.len();
+        let past = cache.len;
         let ids = Tensor::new(tokens, &self.device)?;
         let mut x = self.embed(&ids)?.unsqueeze(0)?; // (1, t, hidden)
         let scale = 1.0 / cfg.query_pre_attn_scalar.sqrt();
@@ -377,30 +385,48 @@ impl Transformer {
                 _ => (q, k),
             };
             let rope = self.rope_for(i);
-            let cos = rope.cos.narrow(0, 0, t)?;
-            let sin = rope.sin.narrow(0, 0, t)?;
+            let cos = rope.cos.narrow(0, past, t)?;
+            let sin = rope.sin.narrow(0, past, t)?;
             let q = self.apply_rope(&q.transpose(1, 2)?, &cos, &sin)?; // (1, heads, t, d)
             let k = self.apply_rope(&k.transpose(1, 2)?, &cos, &sin)?; // (1, kv, t, d)
             let v = v.transpose(1, 2)?.contiguous()?;
 
-            // Keep k/v for later decode steps, laid out [position][kv head][dim].
+            // Keep k/v for later decode steps, laid out [position][kv head][dim]; attend over
+            // the cached positions too.
             let layer = &mut cache.layers[i];
-            layer.k = k
-                .squeeze(0)?
-                .transpose(0, 1)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-            layer.v = v
-                .squeeze(0)?
-                .transpose(0, 1)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
+            let cached = |held: &[f32]| -> Result<Tensor> {
+                Ok(
+                    Tensor::from_slice(held, (past, cfg.kv_heads, cfg.head_dim), &self.device)?
+                        .transpose(0, 1)?
+                        .unsqueeze(0)?,
+                )
+            };
+            let (k_all, v_all) = if past == 0 {
+                (k.clone(), v.clone())
+            } else {
+                (
+                    Tensor::cat(&[&cached(&layer.k)?, &k], 2)?,
+                    Tensor::cat(&[&cached(&layer.v)?, &v], 2)?,
+                )
+            };
+            layer.k.extend(
+                k.squeeze(0)?
+                    .transpose(0, 1)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?,
+            );
+            layer.v.extend(
+                v.squeeze(0)?
+                    .transpose(0, 1)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?,
+            );
 
             let group = cfg.heads / cfg.kv_heads;
-            let k = candle_transformers::utils::repeat_kv(k, group)?.contiguous()?;
-            let v = candle_transformers::utils::repeat_kv(v, group)?.contiguous()?;
+            let k = candle_transformers::utils::repeat_kv(k_all, group)?.contiguous()?;
+            let v = candle_transformers::utils::repeat_kv(v_all, group)?.contiguous()?;
             let scores = (q.matmul(&k.t()?)? * scale)?;
-            let mask = causal_mask(t, cfg.layer_window(i), &self.device)?;
+            let mask = causal_mask(t, past, cfg.layer_window(i), &self.device)?;
             let scores = scores.broadcast_add(&mask)?;
             let probs = candle_nn::ops::softmax_last_dim(&scores)?;
             let attn =
@@ -410,7 +436,7 @@ impl Transformer {
                     .reshape((1, t, cfg.heads * cfg.head_dim))?;
             x = self.finish_block(block, &residual, &attn)?;
         }
-        cache.len = t;
+        cache.len = past + t;
         let last = x.narrow(1, t - 1, 1)?.squeeze(1)?.contiguous()?; // (1, hidden)
         let last = self.norm.forward(&last)?;
         Ok(batch_invariant_matmul(&self.output, &last)?
@@ -509,19 +535,22 @@ impl Transformer {
     }
 }
 
-/// Additive causal mask `(t, t)`, optionally limited to a sliding window.
-fn causal_mask(t: usize, window: Option<usize>, device: &Device) -> Result<Tensor> {
-    let mut mask = vec![0f32; t * t];
+/// Additive causal mask `(t, past + t)` for `t` new positions after `past` cached ones,
+/// optionally limited to a sliding window.
+fn causal_mask(t: usize, past: usize, window: Option<usize>, device: &Device) -> Result<Tensor> {
+    let width = past + t;
+    let mut mask = vec![0f32; t * width];
     for row in 0..t {
-        for col in 0..t {
-            let future = col > row;
-            let too_old = window.is_some_and(|w| row >= w && col <= row - w);
+        let at = past + row;
+        for col in 0..width {
+            let future = col > at;
+            let too_old = window.is_some_and(|w| at >= w && col <= at - w);
             if future || too_old {
-                mask[row * t + col] = f32::NEG_INFINITY;
+                mask[row * width + col] = f32::NEG_INFINITY;
             }
         }
     }
-    Ok(Tensor::from_vec(mask, (t, t), device)?)
+    Ok(Tensor::from_vec(mask, (t, width), device)?)
 }
 
 /// Attention of one new query position over a sequence's cached keys/values, in a fixed order.
@@ -592,7 +621,7 @@ mod tests {
 
     #[test]
     fn causal_mask_hides_future_and_out_of_window_positions() {
-        let m = causal_mask(4, Some(2), &Device::Cpu)
+        let m = causal_mask(4, 0, Some(2), &Device::Cpu)
             .unwrap()
             .to_vec2::<f32>()
             .unwrap();
@@ -604,6 +633,28 @@ mod tests {
             m[3][1].is_infinite(),
             "position 1 is outside a window of 2 seen from 3"
         );
+    }
+
+    #[test]
+    fn causal_mask_after_cached_positions_sees_them_within_the_window() {
+        let m = causal_mask(2, 3, Some(2), &Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        // Row 0 is position 3: it sees positions 2 and 3 only.
+        assert_eq!(
+            m[0].iter().map(|x| x.is_finite()).collect::<Vec<_>>(),
+            [false, false, true, true, false]
+        );
+        assert_eq!(
+            m[1].iter().map(|x| x.is_finite()).collect::<Vec<_>>(),
+            [false, false, false, true, true]
+        );
+        let full = causal_mask(2, 3, None, &Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        assert_eq!(full[0].iter().filter(|x| x.is_finite()).count(), 4);
     }
 
     #[test]

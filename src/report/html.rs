@@ -2,7 +2,10 @@
 
 use std::fmt::Write;
 
-use super::{category_cells, headline, p_value, pct, points, truncate, CATEGORY_HEADERS};
+use super::{
+    agreement_cells, category_cells, headline, judge_cells, kappa, p_value, pct, points, truncate,
+    AGREEMENT_HEADERS, CATEGORY_HEADERS, JUDGE_HEADERS,
+};
 use crate::audit::compare::Flip;
 use crate::audit::{AuditResult, CategoryStats, SideRun};
 
@@ -238,6 +241,111 @@ fn card(title: &str, value: &str, detail: &str, class: &str) -> String {
     )
 }
 
+fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut s = String::from("<table><thead><tr>");
+    for h in headers {
+        let _ = write!(s, "<th>{}</th>", esc(h));
+    }
+    s.push_str("</tr></thead><tbody>");
+    for row in rows {
+        s.push_str("<tr>");
+        for c in row {
+            let _ = write!(s, "<td>{}</td>", esc(c));
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
+/// Which judges, how far they agree, and the models' own harm ratings.
+fn judges_section(r: &AuditResult) -> String {
+    let mut s = format!(
+        "<h2>Judges</h2><p class=\"muted\">Every figure above uses <b>{}</b>. Unparsed: verdicts a judge model wrote that could not be read; counted here and left out of every figure.</p>",
+        esc(r.judges.first().map_or("?", |j| j.id.as_str()))
+    );
+    let rows: Vec<Vec<String>> = r
+        .judges
+        .iter()
+        .enumerate()
+        .map(|(i, j)| judge_cells(j, i == 0).to_vec())
+        .collect();
+    s.push_str(&table(&JUDGE_HEADERS, &rows));
+    if !r.agreement.is_empty() {
+        s.push_str("<h3>Agreement between judges</h3><p class=\"muted\">Over both models' answers that both judges labelled. Open a pair for its categories and disagreements.</p>");
+        let rows: Vec<Vec<String>> = r
+            .agreement
+            .iter()
+            .map(|a| agreement_cells(a).to_vec())
+            .collect();
+        s.push_str(&table(&AGREEMENT_HEADERS, &rows));
+        for a in &r.agreement {
+            let cats: Vec<Vec<String>> = a
+                .categories
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.id.clone(),
+                        c.name.clone(),
+                        c.n.to_string(),
+                        kappa(c.kappa),
+                        format!(
+                            "{} / {} / {} / {}",
+                            c.confusion[0][0],
+                            c.confusion[0][1],
+                            c.confusion[1][0],
+                            c.confusion[1][1]
+                        ),
+                    ]
+                })
+                .collect();
+            let _ = write!(
+                s,
+                "<details><summary>{} vs {}: kappa {} over {} answers, {} disagreements</summary>",
+                esc(&a.a),
+                esc(&a.b),
+                kappa(a.kappa),
+                a.n,
+                a.disagreements.len()
+            );
+            s.push_str(&table(
+                &["id", "category", "n", "kappa", "RR / RC / CR / CC"],
+                &cats,
+            ));
+            let rows: Vec<Vec<String>> = a
+                .disagreements
+                .iter()
+                .take(100)
+                .map(|d| {
+                    vec![
+                        d.prompt_id.clone(),
+                        d.side.as_str().to_owned(),
+                        d.a.as_str().to_owned(),
+                        d.b.as_str().to_owned(),
+                        r.rows
+                            .get(d.row)
+                            .map(|row| truncate(&row.prompt, 120))
+                            .unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            s.push_str(&table(
+                &["prompt", "answer of", &a.a, &a.b, "request"],
+                &rows,
+            ));
+            s.push_str("</details>");
+        }
+    }
+    if let Some(h) = &r.harm_probe {
+        let _ = write!(
+            s,
+            "<h3>Self-rated harm</h3><p>Each model rated how harmful every request is (0–9, the expected value of its digit probabilities). On {} harmful requests: <b>{:.2}</b> (reference) → <b>{:.2}</b> (candidate), shift {:+.2} (95% CI {:+.2} to {:+.2}); {} left out for too little probability on digits.</p>",
+            h.n, h.reference_mean, h.candidate_mean, h.shift, h.shift_ci[0], h.shift_ci[1], h.unrated
+        );
+    }
+    s
+}
+
 /// Render the report page.
 pub fn render(r: &AuditResult) -> String {
     let o = &r.overall;
@@ -420,6 +528,7 @@ details{border:1px solid #e2e8f0;border-radius:6px;margin:6px 0;padding:6px 10px
             esc(&truncate(&row.candidate.answer, 1500)),
         );
     }
+    s.push_str(&judges_section(r));
     s.push_str("<h2>Provenance</h2>");
     s.push_str(&provenance("Reference", &r.reference));
     s.push_str(&provenance("Candidate", &r.candidate));

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::audit::{AuditResult, CategoryStats, SideRun};
+use crate::audit::{Agreement, AuditResult, CategoryStats, JudgeInfo, SideRun};
 use crate::error::{Error, Result};
 
 /// Write `bytes` to `path` atomically.
@@ -98,6 +98,8 @@ pub fn to_json(r: &AuditResult) -> serde_json::Value {
         "packs": r.packs,
         "judges": r.judges,
         "primary_judge": r.judges.first().map(|j| j.id.clone()),
+        "agreement": r.agreement,
+        "harm_probe": r.harm_probe,
         "human_overrides": r.overrides,
         "categories": r.categories,
         "overall": r.overall,
@@ -195,6 +197,101 @@ pub(crate) const CATEGORY_HEADERS: [&str; 10] = [
     "McNemar p",
     "Holm p",
 ];
+
+/// A short form of a long hex digest.
+fn short(hex: &str) -> &str {
+    &hex[..12.min(hex.len())]
+}
+
+/// The cells of one judge's row, shared by the Markdown and HTML tables.
+pub(crate) fn judge_cells(j: &JudgeInfo, primary: bool) -> [String; 7] {
+    [
+        if primary {
+            format!("{} (primary)", j.id)
+        } else {
+            j.id.clone()
+        },
+        j.kind.clone(),
+        match (&j.model_source, &j.model) {
+            (Some(source), Some(fp)) => format!("{source} ({})", short(fp)),
+            _ => "—".into(),
+        },
+        match (&j.template, &j.template_sha256) {
+            (Some(t), Some(sha)) => format!("{t} ({})", short(sha)),
+            _ => "—".into(),
+        },
+        match (&j.parser, &j.decoding) {
+            (Some(p), Some(d)) => format!("{p}, decoding {d}"),
+            (Some(p), None) => p.clone(),
+            _ => "—".into(),
+        },
+        j.unparsed.to_string(),
+        if j.judged > 0 {
+            format!(
+                "{} judged ({:.1}/min), {} reused",
+                j.judged,
+                j.per_minute(),
+                j.reused
+            )
+        } else {
+            format!("{} reused", j.reused)
+        },
+    ]
+}
+
+/// Header cells matching [`judge_cells`].
+pub(crate) const JUDGE_HEADERS: [&str; 7] = [
+    "judge",
+    "kind",
+    "model (fingerprint)",
+    "template (sha256)",
+    "parser, decoding",
+    "unparsed",
+    "this run",
+];
+
+/// Kappa for people: three decimals, or `n/a` when undefined.
+pub fn kappa(k: Option<f64>) -> String {
+    k.map_or_else(|| "n/a".into(), |k| format!("{k:.3}"))
+}
+
+/// The cells of one pair of judges, shared by the Markdown and HTML tables.
+pub(crate) fn agreement_cells(a: &Agreement) -> [String; 7] {
+    let c = a.confusion;
+    [
+        a.a.clone(),
+        a.b.clone(),
+        a.n.to_string(),
+        kappa(a.kappa),
+        pct(a.observed),
+        format!("{} / {} / {} / {}", c[0][0], c[0][1], c[1][0], c[1][1]),
+        a.disagreements.len().to_string(),
+    ]
+}
+
+/// Header cells matching [`agreement_cells`].
+pub(crate) const AGREEMENT_HEADERS: [&str; 7] = [
+    "judge a",
+    "judge b",
+    "n",
+    "Cohen's kappa",
+    "agree",
+    "both refused / a refused, b complied / a complied, b refused / both complied",
+    "disagreements",
+];
+
+fn md_table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut s = format!(
+        "| {} |\n|{}\n",
+        headers.join(" | "),
+        "---|".repeat(headers.len())
+    );
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|c| md_escape(c)).collect();
+        s.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    s
+}
 
 fn category_line(c: &CategoryStats) -> String {
     let cells: Vec<String> = category_cells(c).iter().map(|x| md_escape(x)).collect();
@@ -317,6 +414,38 @@ pub fn to_markdown(r: &AuditResult) -> String {
         s.push_str(&category_line(&o.overall));
         s.push_str("\n\n");
     }
+    s.push_str("## Judges\n\n");
+    s.push_str(&format!(
+        "Every figure above uses `{judge}`. Unparsed: verdicts a judge model wrote that could not be \
+         read; they are counted here and left out of every figure.\n\n"
+    ));
+    let rows: Vec<Vec<String>> = r
+        .judges
+        .iter()
+        .enumerate()
+        .map(|(i, j)| judge_cells(j, i == 0).to_vec())
+        .collect();
+    s.push_str(&md_table(&JUDGE_HEADERS, &rows));
+    s.push('\n');
+    if !r.agreement.is_empty() {
+        s.push_str("### Agreement between judges (both models' answers)\n\n");
+        let rows: Vec<Vec<String>> = r
+            .agreement
+            .iter()
+            .map(|a| agreement_cells(a).to_vec())
+            .collect();
+        s.push_str(&md_table(&AGREEMENT_HEADERS, &rows));
+        s.push_str(
+            "\nPer-category agreement and every disagreement are in report.json (`agreement`).\n\n",
+        );
+    }
+    if let Some(h) = &r.harm_probe {
+        s.push_str(&format!(
+            "### Self-rated harm\n\nEach model rated how harmful every request is (0–9, expected value from its digit probabilities). \
+             On {} harmful requests: {:.2} (reference) → {:.2} (candidate), shift {:+.2} (95% CI {:+.2} to {:+.2}); {} left out for too little probability on digits.\n\n",
+            h.n, h.reference_mean, h.candidate_mean, h.shift, h.shift_ci[0], h.shift_ci[1], h.unrated
+        ));
+    }
     s.push_str("## Provenance\n\n");
     for (name, side) in [("Reference", &r.reference), ("Candidate", &r.candidate)] {
         s.push_str(&format!(
@@ -418,11 +547,24 @@ fn csv_field(s: &str) -> String {
 /// The `generations.csv` document.
 pub fn to_csv(r: &AuditResult) -> String {
     let mut s = String::from(
-        "pack,prompt_id,category,category_name,kind,sample,prompt,reference_answer,reference_verdict,reference_partial,reference_judged_by,reference_finish,candidate_answer,candidate_verdict,candidate_partial,candidate_judged_by,candidate_finish,flip\n",
+        "pack,prompt_id,category,category_name,kind,sample,prompt,reference_answer,reference_verdict,reference_partial,reference_judged_by,reference_finish,candidate_answer,candidate_verdict,candidate_partial,candidate_judged_by,candidate_finish,flip",
     );
+    // Then every judge's own label and score on each side, and the harm ratings.
+    for side in ["reference", "candidate"] {
+        for j in &r.judges {
+            s.push(',');
+            s.push_str(&csv_field(&format!("{side} {} label", j.id)));
+            s.push(',');
+            s.push_str(&csv_field(&format!("{side} {} score", j.id)));
+        }
+    }
+    if r.harm_probe.is_some() {
+        s.push_str(",reference_harm_rating,candidate_harm_rating");
+    }
+    s.push('\n');
     for row in &r.rows {
         let label = |side: &crate::audit::RowSide| side.label.map_or("", |l| l.as_str()).to_owned();
-        let fields = [
+        let mut fields = vec![
             row.pack.clone(),
             row.prompt_id.clone(),
             row.category.clone(),
@@ -446,6 +588,21 @@ pub fn to_csv(r: &AuditResult) -> String {
                 None => String::new(),
             },
         ];
+        for side in [&row.reference, &row.candidate] {
+            for v in &side.verdicts {
+                fields.push(v.label.map_or("", |l| l.as_str()).to_owned());
+                fields.push(v.score.map(|x| x.to_string()).unwrap_or_default());
+            }
+        }
+        if r.harm_probe.is_some() {
+            for side in [&row.reference, &row.candidate] {
+                fields.push(
+                    side.harm_rating
+                        .map(|x| format!("{x:.3}"))
+                        .unwrap_or_default(),
+                );
+            }
+        }
         s.push_str(
             &fields
                 .iter()

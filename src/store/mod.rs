@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::template::hex_sha256;
 
-const SCHEMA_VERSION: i64 = 1;
+/// Version 2 added the judge's model, template and decoding to every verdict, and the
+/// self-rated harm probe's ratings; [`migrate`] brings a version 1 store up to date.
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,7 +53,22 @@ CREATE TABLE IF NOT EXISTS verdicts (
     reason TEXT NOT NULL,
     raw TEXT,
     created TEXT NOT NULL,
+    judge_model TEXT NOT NULL DEFAULT '',
+    template_sha256 TEXT NOT NULL DEFAULT '',
+    decoding TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (generation, judge_fingerprint)
+);
+CREATE TABLE IF NOT EXISTS harm_ratings (
+    model TEXT NOT NULL,
+    system_prompt TEXT NOT NULL,
+    text_hash TEXT NOT NULL REFERENCES prompts(text_hash),
+    probe TEXT NOT NULL,
+    rating REAL,
+    digit_mass REAL NOT NULL,
+    digit_probs_json TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    created TEXT NOT NULL,
+    PRIMARY KEY (model, system_prompt, text_hash, probe)
 );
 CREATE TABLE IF NOT EXISTS overrides (
     generation TEXT PRIMARY KEY REFERENCES generations(key),
@@ -132,6 +149,37 @@ pub struct StoredVerdict {
     pub reason: String,
     /// The judge's raw output (model judges).
     pub raw: Option<String>,
+    /// Fingerprint id of the judge's model ('' for judges without one).
+    #[serde(default)]
+    pub judge_model: String,
+    /// SHA-256 of the judge's prompt template ('' for judges without one).
+    #[serde(default)]
+    pub template_sha256: String,
+    /// The judge's decoding settings ('' for judges that do not decode).
+    #[serde(default)]
+    pub decoding: String,
+}
+
+/// A model's own rating of how harmful a request is (the self-rated harm probe).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredHarmRating {
+    /// Model fingerprint id.
+    pub model: String,
+    /// System prompt ('' for none).
+    pub system_prompt: String,
+    /// Hash of the prompt's turns.
+    pub text_hash: String,
+    /// Fingerprint of the probe (its template and settings).
+    pub probe: String,
+    /// Expected rating 0–9 from the digit probabilities; `None` when the model put too little
+    /// probability on digits to read one.
+    pub rating: Option<f64>,
+    /// Total probability the model gave the ten digits.
+    pub digit_mass: f64,
+    /// Probability of each digit 0–9 (not renormalised).
+    pub digit_probs: Vec<f64>,
+    /// What the model wrote (greedy).
+    pub raw: String,
 }
 
 /// The key an answer is cached under: the same model, system prompt, prompt text, settings and
@@ -187,6 +235,33 @@ pub fn default_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("aligndiff-data"))
 }
 
+/// Bring a store of an older schema version up to [`SCHEMA_VERSION`] in one transaction, keeping
+/// every row. Version 1 → 2: verdicts gain `judge_model`, `template_sha256` and `decoding`
+/// (empty for the verdicts already stored, which all came from the lexical refusal judge); the
+/// `harm_ratings` table is created by the schema itself.
+fn migrate(conn: &Connection, from: i64) -> rusqlite::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    if from < 2 {
+        let columns: Vec<String> = {
+            let mut stmt = tx.prepare("SELECT name FROM pragma_table_info('verdicts')")?;
+            let names = stmt.query_map([], |r| r.get(0))?;
+            names.collect::<rusqlite::Result<_>>()?
+        };
+        for column in ["judge_model", "template_sha256", "decoding"] {
+            if !columns.iter().any(|c| c == column) {
+                tx.execute_batch(&format!(
+                    "ALTER TABLE verdicts ADD COLUMN {column} TEXT NOT NULL DEFAULT ''"
+                ))?;
+            }
+        }
+    }
+    tx.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+        [SCHEMA_VERSION.to_string()],
+    )?;
+    tx.commit()
+}
+
 /// An open store.
 #[derive(Debug)]
 pub struct Store {
@@ -232,6 +307,7 @@ impl Store {
                 .map_err(err)?;
             }
             Some(v) if v == SCHEMA_VERSION.to_string() => {}
+            Some(v) if v == "1" => migrate(&conn, 1).map_err(err)?,
             Some(v) => {
                 return Err(Error::bad_file(
                     path,
@@ -344,8 +420,8 @@ impl Store {
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO verdicts (generation, judge, judge_fingerprint, label, partial,
-                    score, reason, raw, created)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    score, reason, raw, created, judge_model, template_sha256, decoding)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     v.generation,
                     v.judge,
@@ -355,7 +431,10 @@ impl Store {
                     v.score,
                     v.reason,
                     v.raw,
-                    now_utc()
+                    now_utc(),
+                    v.judge_model,
+                    v.template_sha256,
+                    v.decoding
                 ],
             )
             .map_err(|e| self.err(&e))?;
@@ -370,7 +449,8 @@ impl Store {
     ) -> Result<Option<StoredVerdict>> {
         self.conn
             .query_row(
-                "SELECT generation, judge, judge_fingerprint, label, partial, score, reason, raw
+                "SELECT generation, judge, judge_fingerprint, label, partial, score, reason, raw,
+                        judge_model, template_sha256, decoding
                  FROM verdicts WHERE generation = ?1 AND judge_fingerprint = ?2",
                 [generation, judge_fingerprint],
                 |r| {
@@ -382,6 +462,64 @@ impl Store {
                         partial: r.get(4)?,
                         score: r.get(5)?,
                         reason: r.get(6)?,
+                        raw: r.get(7)?,
+                        judge_model: r.get(8)?,
+                        template_sha256: r.get(9)?,
+                        decoding: r.get(10)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(&e))
+    }
+
+    /// Store a harm rating (replacing one under the same key).
+    pub fn put_harm_rating(&self, h: &StoredHarmRating) -> Result<()> {
+        let probs = serde_json::to_string(&h.digit_probs).unwrap_or_default();
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO harm_ratings (model, system_prompt, text_hash, probe, rating,
+                    digit_mass, digit_probs_json, raw, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    h.model,
+                    h.system_prompt,
+                    h.text_hash,
+                    h.probe,
+                    h.rating,
+                    h.digit_mass,
+                    probs,
+                    h.raw,
+                    now_utc()
+                ],
+            )
+            .map_err(|e| self.err(&e))?;
+        Ok(())
+    }
+
+    /// The harm rating a model (with a system prompt) gave a prompt under a probe.
+    pub fn harm_rating(
+        &self,
+        model: &str,
+        system_prompt: &str,
+        text_hash: &str,
+        probe: &str,
+    ) -> Result<Option<StoredHarmRating>> {
+        self.conn
+            .query_row(
+                "SELECT model, system_prompt, text_hash, probe, rating, digit_mass, digit_probs_json, raw
+                 FROM harm_ratings WHERE model = ?1 AND system_prompt = ?2 AND text_hash = ?3 AND probe = ?4",
+                [model, system_prompt, text_hash, probe],
+                |r| {
+                    let probs: String = r.get(6)?;
+                    Ok(StoredHarmRating {
+                        model: r.get(0)?,
+                        system_prompt: r.get(1)?,
+                        text_hash: r.get(2)?,
+                        probe: r.get(3)?,
+                        rating: r.get(4)?,
+                        digit_mass: r.get(5)?,
+                        digit_probs: serde_json::from_str(&probs).unwrap_or_default(),
                         raw: r.get(7)?,
                     })
                 },
@@ -538,6 +676,9 @@ mod tests {
                 score: None,
                 reason: "phrase".into(),
                 raw: None,
+                judge_model: String::new(),
+                template_sha256: String::new(),
+                decoding: String::new(),
             })
             .unwrap();
         }
@@ -548,6 +689,95 @@ mod tests {
         );
         assert_eq!(s.verdict("k1", "jf").unwrap().unwrap().label, "refused");
         assert_eq!(s.count_generations("m").unwrap(), 1);
+    }
+
+    #[test]
+    fn a_version_1_store_is_migrated_and_keeps_its_verdicts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aligndiff.sqlite");
+        {
+            // The version 1 schema, as released: verdicts without the judge's provenance.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 INSERT INTO meta VALUES ('schema_version', '1');
+                 CREATE TABLE prompts (text_hash TEXT PRIMARY KEY, turns_json TEXT NOT NULL);
+                 CREATE TABLE generations (key TEXT PRIMARY KEY, model TEXT NOT NULL,
+                    system_prompt TEXT NOT NULL, text_hash TEXT NOT NULL REFERENCES prompts(text_hash),
+                    settings TEXT NOT NULL, sample INTEGER NOT NULL, answer TEXT NOT NULL,
+                    finish TEXT NOT NULL, prompt_tokens INTEGER NOT NULL, answer_tokens INTEGER NOT NULL,
+                    provenance TEXT NOT NULL, created TEXT NOT NULL);
+                 CREATE TABLE verdicts (generation TEXT NOT NULL REFERENCES generations(key),
+                    judge TEXT NOT NULL, judge_fingerprint TEXT NOT NULL, label TEXT NOT NULL,
+                    partial INTEGER NOT NULL, score REAL, reason TEXT NOT NULL, raw TEXT,
+                    created TEXT NOT NULL, PRIMARY KEY (generation, judge_fingerprint));
+                 INSERT INTO prompts VALUES ('t', '[\"hi\"]');
+                 INSERT INTO generations VALUES ('k1', 'm', '', 't', 'greedy', 0, 'No.', 'stop', 3, 1,
+                    'generated', '2026-01-01T00:00:00Z');
+                 INSERT INTO verdicts VALUES ('k1', 'refusal', 'jf', 'refused', 0, NULL, 'phrase', NULL,
+                    '2026-01-01T00:00:00Z');",
+            )
+            .unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        let old = s.verdict("k1", "jf").unwrap().unwrap();
+        assert_eq!(
+            (old.label.as_str(), old.reason.as_str()),
+            ("refused", "phrase")
+        );
+        assert_eq!(old.judge_model, "");
+        assert_eq!(s.generation("k1").unwrap().unwrap().answer, "No.");
+        s.put_verdict(&StoredVerdict {
+            generation: "k1".into(),
+            judge: "fulfillment@judge".into(),
+            judge_fingerprint: "jf2".into(),
+            label: "unparsed".into(),
+            partial: false,
+            score: None,
+            reason: "no 0 or 1 in the output".into(),
+            raw: Some("maybe".into()),
+            judge_model: "model-fp".into(),
+            template_sha256: "abc".into(),
+            decoding: "greedy;max_new_tokens=8".into(),
+        })
+        .unwrap();
+        drop(s);
+        // Reopening a migrated store is a no-op and keeps both verdicts.
+        let s = Store::open(&path).unwrap();
+        assert_eq!(
+            s.verdict("k1", "jf2").unwrap().unwrap().template_sha256,
+            "abc"
+        );
+        assert!(s.verdict("k1", "jf").unwrap().is_some());
+        let version: String = s
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION.to_string());
+    }
+
+    #[test]
+    fn harm_ratings_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_dir(dir.path()).unwrap();
+        s.put_prompt("t", &["hi".into()]).unwrap();
+        let h = StoredHarmRating {
+            model: "m".into(),
+            system_prompt: String::new(),
+            text_hash: "t".into(),
+            probe: "p".into(),
+            rating: Some(6.5),
+            digit_mass: 0.9,
+            digit_probs: vec![0.1; 10],
+            raw: "7".into(),
+        };
+        s.put_harm_rating(&h).unwrap();
+        assert_eq!(s.harm_rating("m", "", "t", "p").unwrap(), Some(h));
+        assert_eq!(s.harm_rating("m", "sys", "t", "p").unwrap(), None);
     }
 
     #[test]
