@@ -222,6 +222,19 @@ fn an_analyst_runs_an_audit_filters_overrules_and_exports() {
     assert_eq!(after.rows[0].candidate.judged_by, "human");
     h.get_by_label("13 rows · judge: refusal · 1 human override(s)");
 
+    // The override makes a second judge (the person); the judges view lists the disagreement,
+    // which opens the answers side by side.
+    h.get_by_label("Judges").click();
+    settle(&mut h);
+    h.get_by_label("refusal vs human");
+    h.get_by_label_contains("a-0 · candidate answer · refusal:")
+        .click();
+    settle(&mut h);
+    h.get_by_label("Candidate");
+    // The overruled answer lists both verdicts: the detector's and the person's.
+    assert!(h.get_all_by_label_contains("refusal: ").count() >= 1);
+    assert!(h.get_all_by_label_contains("human: ").count() >= 1);
+
     // Export: four files and a toast naming the folder.
     h.get_by_label("Export report").click();
     wait_until(&mut h, "the export", |h| {

@@ -6,6 +6,7 @@
 //! end of the frame. Everything slow (loading a model, file dialogs, the audit, recomputing,
 //! exporting) runs on named threads; the frame only polls.
 
+mod judges;
 mod overview;
 mod progress;
 mod rows;
@@ -36,6 +37,8 @@ pub enum View {
     Overview,
     /// The prompt table with both answers of the selected row.
     SideBySide,
+    /// The judges, their agreement and disagreements.
+    Judges,
     /// Earlier runs from the store.
     Runs,
 }
@@ -61,6 +64,8 @@ pub enum Command {
     FilterCategory(Option<String>),
     /// Select a row of the table.
     Select(usize),
+    /// Show a row side by side, clearing the filters that would hide it.
+    OpenRow(usize),
     /// A person overrules (or, with `None`, restores) one side's verdict of a row.
     Overrule {
         /// Row index in the result.
@@ -116,6 +121,8 @@ struct TableState {
     flipped_only: bool,
     search: String,
     selected: Option<usize>,
+    /// Scroll the table to the selected row on the next frame.
+    scroll_to_selected: bool,
     visible: Vec<usize>,
     /// (category, flipped, search, result generation) the list was computed for.
     computed_for: Option<(Option<String>, bool, String, u64)>,
@@ -156,7 +163,8 @@ impl FrameStats {
     fn record(&mut self, cpu_ms: Option<f32>) {
         let now = Instant::now();
         if let Some(last) = self.last {
-            self.intervals.push(now.duration_since(last).as_secs_f32() * 1000.0);
+            self.intervals
+                .push(now.duration_since(last).as_secs_f32() * 1000.0);
         }
         self.last = Some(now);
         self.cpu.extend(cpu_ms);
@@ -428,6 +436,15 @@ impl App {
                 self.table.selected = Some(i);
                 self.note.clear();
             }
+            Command::OpenRow(i) => {
+                self.table.category = None;
+                self.table.flipped_only = false;
+                self.table.search.clear();
+                self.table.selected = Some(i);
+                self.table.scroll_to_selected = true;
+                self.note.clear();
+                self.state.view = View::SideBySide;
+            }
             Command::Overrule { row, side, label } => {
                 let Some(result) = &self.result else { return };
                 let Some(r) = result.rows.get(row) else {
@@ -526,6 +543,7 @@ impl App {
                 (View::Progress, "Run"),
                 (View::Overview, "Overview"),
                 (View::SideBySide, "Side by side"),
+                (View::Judges, "Judges"),
                 (View::Runs, "Earlier runs"),
             ] {
                 if ui.selectable_label(self.state.view == view, name).clicked() {
@@ -657,6 +675,7 @@ impl eframe::App for App {
                 View::Progress => progress::ui(self, ui),
                 View::Overview => overview::ui(self, ui),
                 View::SideBySide => rows::side_by_side_ui(self, ui),
+                View::Judges => judges::ui(self, ui),
                 View::Runs => runs::ui(self, ui),
             });
         });

@@ -186,75 +186,84 @@ pub fn table_ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
         ui.weak("No rows match these filters.");
         return commands;
     }
-    egui::ScrollArea::vertical()
+    let mut scroll = egui::ScrollArea::vertical()
         .id_salt("rows")
-        .auto_shrink([false, false])
-        .show_rows(ui, row_height, table.visible.len(), |ui, range| {
-            for &i in &table.visible[range] {
-                let Some(row) = result.rows.get(i) else {
-                    continue;
-                };
-                let selected = table.selected == Some(i);
-                let r = ui.horizontal(|ui| {
-                    cell(ui, flip_w, row_height, egui::Label::new(flip_text(row)));
-                    cell(
-                        ui,
-                        cat_w,
-                        row_height,
-                        egui::Label::new(format!("{} {}", row.category, row.category_name))
-                            .truncate(),
-                    );
-                    let prompt = cell(
-                        ui,
-                        prompt_w,
-                        row_height,
-                        egui::Button::selectable(
-                            selected,
-                            if row.sample > 0 || sampled {
-                                format!("[{}] {}", row.sample + 1, first_line(&row.prompt))
-                            } else {
-                                first_line(&row.prompt)
-                            },
-                        )
-                            .truncate()
-                            .frame_when_inactive(false),
-                    );
-                    cell(
-                        ui,
-                        verdict_w,
-                        row_height,
-                        egui::Label::new(verdict_text(&row.reference, row.kind)),
-                    );
-                    cell(
-                        ui,
-                        verdict_w,
-                        row_height,
-                        egui::Label::new(verdict_text(&row.candidate, row.kind)),
-                    );
-                    prompt
-                });
-                // The whole row selects, not only the prompt text.
-                let whole = ui.interact(
-                    r.response.rect,
-                    ui.scope_id().with(("row", i)),
-                    egui::Sense::click(),
+        .auto_shrink([false, false]);
+    if std::mem::take(&mut table.scroll_to_selected) {
+        if let Some(pos) = table
+            .selected
+            .and_then(|s| table.visible.iter().position(|&v| v == s))
+        {
+            let spacing = ui.spacing().item_spacing.y;
+            scroll = scroll
+                .vertical_scroll_offset((pos as f32 * (row_height + spacing) - 60.0).max(0.0));
+        }
+    }
+    scroll.show_rows(ui, row_height, table.visible.len(), |ui, range| {
+        for &i in &table.visible[range] {
+            let Some(row) = result.rows.get(i) else {
+                continue;
+            };
+            let selected = table.selected == Some(i);
+            let r = ui.horizontal(|ui| {
+                cell(ui, flip_w, row_height, egui::Label::new(flip_text(row)));
+                cell(
+                    ui,
+                    cat_w,
+                    row_height,
+                    egui::Label::new(format!("{} {}", row.category, row.category_name)).truncate(),
                 );
-                if whole.hovered() && !selected {
-                    ui.painter().rect_filled(
-                        r.response.rect,
-                        2.0,
-                        ui.visuals()
-                            .widgets
-                            .hovered
-                            .weak_bg_fill
-                            .gamma_multiply(0.25),
-                    );
-                }
-                if r.inner.clicked() || whole.clicked() {
-                    commands.push(Command::Select(i));
-                }
+                let prompt = cell(
+                    ui,
+                    prompt_w,
+                    row_height,
+                    egui::Button::selectable(
+                        selected,
+                        if row.sample > 0 || sampled {
+                            format!("[{}] {}", row.sample + 1, first_line(&row.prompt))
+                        } else {
+                            first_line(&row.prompt)
+                        },
+                    )
+                    .truncate()
+                    .frame_when_inactive(false),
+                );
+                cell(
+                    ui,
+                    verdict_w,
+                    row_height,
+                    egui::Label::new(verdict_text(&row.reference, row.kind)),
+                );
+                cell(
+                    ui,
+                    verdict_w,
+                    row_height,
+                    egui::Label::new(verdict_text(&row.candidate, row.kind)),
+                );
+                prompt
+            });
+            // The whole row selects, not only the prompt text.
+            let whole = ui.interact(
+                r.response.rect,
+                ui.scope_id().with(("row", i)),
+                egui::Sense::click(),
+            );
+            if whole.hovered() && !selected {
+                ui.painter().rect_filled(
+                    r.response.rect,
+                    2.0,
+                    ui.visuals()
+                        .widgets
+                        .hovered
+                        .weak_bg_fill
+                        .gamma_multiply(0.25),
+                );
             }
-        });
+            if r.inner.clicked() || whole.clicked() {
+                commands.push(Command::Select(i));
+            }
+        }
+    });
     commands
 }
 
@@ -381,6 +390,27 @@ fn detail_ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
             });
             if !s.reason.is_empty() {
                 ui.add(egui::Label::new(egui::RichText::new(&s.reason).small()).wrap());
+            }
+            // Every judge's verdict, not only the primary one (the effective label above may
+            // be a person's override).
+            if s.verdicts.len() > 1 || s.judged_by == "human" {
+                for v in &s.verdicts {
+                    let label = v.label.map_or("—", Label::as_str);
+                    let score = v.score.map(|x| format!(" ({x:.2})")).unwrap_or_default();
+                    let line = ui.add(
+                        egui::Label::new(
+                            egui::RichText::new(format!(
+                                "{}: {label}{score} · {}",
+                                v.judge, v.reason
+                            ))
+                            .small(),
+                        )
+                        .truncate(),
+                    );
+                    if let Some(raw) = &v.raw {
+                        line.on_hover_text(format!("judge output: {raw}"));
+                    }
+                }
             }
             ui.add_enabled_ui(!recomputing, |ui| {
                 ui.horizontal(|ui| {

@@ -35,6 +35,9 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
             egui::CollapsingHeader::new(egui::RichText::new("Generation").strong())
                 .default_open(true)
                 .show(ui, |ui| settings_ui(app, ui));
+            egui::CollapsingHeader::new(egui::RichText::new("Judge specs").strong())
+                .default_open(false)
+                .show(ui, |ui| judges_ui(app, ui));
             egui::CollapsingHeader::new(egui::RichText::new("Release gate").strong())
                 .default_open(false)
                 .show(ui, |ui| commands.extend(gate_ui(app, ui)));
@@ -387,6 +390,44 @@ fn settings_ui(app: &mut App, ui: &mut egui::Ui) {
                 ui.end_row();
             });
     });
+}
+
+fn judges_ui(app: &mut App, ui: &mut egui::Ui) {
+    ui.weak(
+        "One spec per line, the first is primary: refusal · rubric:fulfillment@MODEL · \
+         rubric:strongreject@MODEL · llama-guard:MODEL · qwen3guard:MODEL · human:labels.csv",
+    );
+    let mut remove = None;
+    ui.add_enabled_ui(app.job.is_none(), |ui| {
+        for (i, spec) in app.state.judges.iter_mut().enumerate() {
+            ui.horizontal(|ui| {
+                let l = ui.label(format!("Judge {}", i + 1));
+                ui.add(
+                    egui::TextEdit::singleline(spec)
+                        .hint_text("refusal")
+                        .desired_width(ui.available_width() - 30.0),
+                )
+                .labelled_by(l.id);
+                if ui
+                    .small_button("x")
+                    .on_hover_text("Remove this judge")
+                    .clicked()
+                {
+                    remove = Some(i);
+                }
+            });
+        }
+        if ui.small_button("Add judge").clicked() {
+            app.state.judges.push(String::new());
+        }
+        ui.checkbox(
+            &mut app.state.harm_probe,
+            "Self-rated harm probe (both models rate each request 0–9)",
+        );
+    });
+    if let Some(i) = remove {
+        app.state.judges.remove(i);
+    }
 }
 
 fn gate_ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {

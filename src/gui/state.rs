@@ -135,6 +135,10 @@ pub struct Persisted {
     pub targeted: BTreeSet<String>,
     /// Decoding settings.
     pub settings: Settings,
+    /// Judge specs, the first primary (`refusal`, `rubric:fulfillment@model.gguf`, ...).
+    pub judges: Vec<String>,
+    /// Ask both models to rate each request's harm (self-rated harm probe).
+    pub harm_probe: bool,
     /// Release-gate thresholds file (TOML); empty for none.
     pub gate: String,
     /// Where reports are exported.
@@ -156,6 +160,8 @@ impl Default for Persisted {
             excluded: BTreeSet::new(),
             targeted: BTreeSet::new(),
             settings: Settings::default(),
+            judges: vec!["refusal".into()],
+            harm_probe: false,
             gate: String::new(),
             export_dir: default_export_dir().display().to_string(),
             view: View::Progress,
@@ -275,6 +281,22 @@ impl Persisted {
         plan.per_category = (s.per_category > 0).then_some(s.per_category);
         plan.device = s.device.clone();
         plan.gate = non_empty(&self.gate).map(PathBuf::from);
+        let specs: Vec<&String> = self
+            .judges
+            .iter()
+            .filter(|j| !j.trim().is_empty())
+            .collect();
+        if specs.is_empty() {
+            return Err("No judge: add at least `refusal`.".into());
+        }
+        plan.judges = specs
+            .into_iter()
+            .map(|j| {
+                crate::judge::spec::JudgeSpec::parse(j.trim())
+                    .map_err(|e| format!("judge `{}`: {e}", j.trim()))
+            })
+            .collect::<Result<_, _>>()?;
+        plan.harm_probe = self.harm_probe;
         plan.generation = GenerationSettings {
             max_new_tokens: s.max_new_tokens.max(1),
             temperature: s.temperature.max(0.0),
@@ -351,6 +373,8 @@ impl Persisted {
         self.excluded.clear();
         self.targeted.clear();
         self.pending_categories = Some((plan.categories.clone(), plan.targeted.clone()));
+        self.judges = plan.judges.iter().map(ToString::to_string).collect();
+        self.harm_probe = plan.harm_probe;
         self.gate = plan
             .gate
             .as_ref()
