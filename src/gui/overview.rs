@@ -166,7 +166,7 @@ fn category_at(x: f64, count: usize) -> Option<usize> {
 
 fn chart_ui(order: &[&CategoryStats], filtered: Option<&str>, ui: &mut egui::Ui) -> Vec<Command> {
     let mut commands = Vec::new();
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         ui.strong("Per category, sorted by change in fulfillment");
         ui.weak("· bars: change with 95% paired CI · dots: fulfillment of");
         ui.colored_label(REFERENCE_COLOR, "reference");
