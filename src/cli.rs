@@ -248,7 +248,7 @@ fn run_gui(args: &GuiArgs) -> Result<ExitCode> {
         .store
         .clone()
         .unwrap_or_else(aligndiff::store::default_dir);
-    aligndiff::gui::run(store).map_err(anyhow::Error::msg)?;
+    aligndiff::gui::run(&store).map_err(anyhow::Error::msg)?;
     Ok(ExitCode::SUCCESS)
 }
 

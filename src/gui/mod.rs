@@ -700,7 +700,7 @@ impl eframe::App for App {
 /// draws a frame of this app about five times faster than its Vulkan one (38 ms against 183 ms
 /// measured under Xvfb, `ALIGNDIFF_FRAME_STATS=1`). `ALIGNDIFF_RENDERER=wgpu` picks wgpu; when
 /// OpenGL cannot start, wgpu is tried.
-pub fn run(store_dir: PathBuf) -> Result<(), String> {
+pub fn run(store_dir: &std::path::Path) -> Result<(), String> {
     let wgpu_first = std::env::var("ALIGNDIFF_RENDERER").as_deref() == Ok("wgpu");
     let order = if wgpu_first {
         [eframe::Renderer::Wgpu, eframe::Renderer::Glow]
@@ -717,7 +717,7 @@ pub fn run(store_dir: PathBuf) -> Result<(), String> {
                 .with_min_inner_size([900.0, 600.0]),
             ..Default::default()
         };
-        let dir = store_dir.clone();
+        let dir = store_dir.to_path_buf();
         match eframe::run_native(
             "aligndiff",
             options,
