@@ -172,7 +172,7 @@ fn chart_ui(order: &[&CategoryStats], filtered: Option<&str>, ui: &mut egui::Ui)
         ui.colored_label(REFERENCE_COLOR, "reference");
         ui.weak("and");
         ui.colored_label(CANDIDATE_COLOR, "candidate");
-        ui.weak("· ★ Holm p < 0.05 · hover for numbers, click to filter");
+        ui.weak("· ★ Holm p < 0.05 · click to filter");
     });
     let ids: Vec<String> = order.iter().map(|c| c.id.clone()).collect();
     let n = order.len();
