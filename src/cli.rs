@@ -35,6 +35,9 @@ enum Command {
     Inspect(InspectArgs),
     /// Compare a reference and a candidate model on prompt packs; write reports; gate a release.
     Audit(Box<AuditArgs>),
+    /// Judge answers that came from elsewhere (JSONL or CSV with id, prompt, answer); writes
+    /// one JSONL verdict per record and judge.
+    Judge(JudgeArgs),
     /// List the shipped prompt packs, or one pack's categories.
     Packs(PacksArgs),
     /// Open the desktop workbench (also what `aligndiff` with no command does).
@@ -118,6 +121,27 @@ struct AuditArgs {
     /// Where the reports go.
     #[arg(long, required_unless_present = "plan")]
     out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct JudgeArgs {
+    /// Answers: JSONL (`.jsonl`) or CSV with a header; fields id, prompt, answer (optional
+    /// category, model, system).
+    #[arg(long)]
+    input: PathBuf,
+    /// A judge (repeatable): refusal, rubric:TEMPLATE@MODEL, llama-guard:MODEL,
+    /// qwen3guard:MODEL, shieldgemma:MODEL.
+    #[arg(long = "judge", value_name = "SPEC", value_parser = parse_judge, required = true)]
+    judges: Vec<JudgeSpec>,
+    /// Verdicts (JSONL); pairs already in it are kept and not judged again.
+    #[arg(long)]
+    out: PathBuf,
+    /// cpu, cuda, metal or auto (for model judges).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Judge prompts decoded together (model judges).
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
 }
 
 #[derive(Args)]
@@ -229,6 +253,7 @@ pub fn main() -> ExitCode {
         Some(Command::Bench(args)) => run_bench(&args),
         Some(Command::Inspect(args)) => run_inspect(&args),
         Some(Command::Audit(args)) => run_audit(&args),
+        Some(Command::Judge(args)) => run_judge(&args),
         Some(Command::Packs(args)) => run_packs(&args),
         Some(Command::Gui(args)) => run_gui(&args),
         None => run_gui(&GuiArgs::default()),
@@ -432,6 +457,40 @@ fn run_inspect(args: &InspectArgs) -> Result<ExitCode> {
             f.role, f.bytes, f.sha256, f.path
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_judge(args: &JudgeArgs) -> Result<ExitCode> {
+    let settings = aligndiff::judge::JudgeSettings {
+        device: model::select_device(&args.device)?,
+        batch_size: args.batch_size,
+        ..Default::default()
+    };
+    let cancel = AtomicBool::new(false);
+    let mut last = std::time::Instant::now() - std::time::Duration::from_secs(1);
+    let summary = aligndiff::answers::judge_file(
+        &args.input,
+        &args.judges,
+        &args.out,
+        &settings,
+        &cancel,
+        &mut |judge, done, total| {
+            if done == total || last.elapsed().as_millis() >= 200 {
+                last = std::time::Instant::now();
+                eprint!("\r\x1b[Kjudge {judge}: {done}/{total}");
+                if done == total {
+                    eprintln!();
+                }
+            }
+        },
+    )?;
+    eprintln!(
+        "{} records: {} verdicts given, {} kept from {}",
+        summary.records,
+        summary.judged,
+        summary.kept,
+        args.out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
