@@ -156,7 +156,8 @@ impl FrameStats {
     fn record(&mut self, cpu_ms: Option<f32>) {
         let now = Instant::now();
         if let Some(last) = self.last {
-            self.intervals.push(now.duration_since(last).as_secs_f32() * 1000.0);
+            self.intervals
+                .push(now.duration_since(last).as_secs_f32() * 1000.0);
         }
         self.last = Some(now);
         self.cpu.extend(cpu_ms);

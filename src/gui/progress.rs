@@ -90,12 +90,14 @@ fn job_ui(job: &Job, ui: &mut egui::Ui) {
         ui.label(format!(
             "Judge {judge}: {done} of {total} answers ({reused} from the store) · {per_minute:.1} answers/min"
         ));
-        ui.add(egui::ProgressBar::new(if *total > 0 {
-            *done as f32 / *total as f32
-        } else {
-            0.0
-        })
-        .show_percentage());
+        ui.add(
+            egui::ProgressBar::new(if *total > 0 {
+                *done as f32 / *total as f32
+            } else {
+                0.0
+            })
+            .show_percentage(),
+        );
         ui.add_space(4.0);
     }
     if generated > 0 && elapsed > 0.0 {

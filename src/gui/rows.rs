@@ -216,8 +216,8 @@ pub fn table_ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
                                 first_line(&row.prompt)
                             },
                         )
-                            .truncate()
-                            .frame_when_inactive(false),
+                        .truncate()
+                        .frame_when_inactive(false),
                     );
                     cell(
                         ui,
