@@ -56,11 +56,18 @@ struct AuditArgs {
     /// A plan file (TOML) holding the same settings as the flags below.
     plan: Option<PathBuf>,
     /// Reference model: a GGUF file, a model folder or hf:owner/name[@revision].
-    #[arg(long, required_unless_present = "plan")]
+    #[arg(long, required_unless_present_any = ["plan", "reference_answers"])]
     reference: Option<String>,
     /// Candidate model.
-    #[arg(long, required_unless_present = "plan")]
+    #[arg(long, required_unless_present_any = ["plan", "candidate_answers"])]
     candidate: Option<String>,
+    /// Reference answers made elsewhere (JSONL or CSV: id and/or prompt, answer), instead of a
+    /// reference model.
+    #[arg(long, conflicts_with_all = ["reference", "reference_lora", "plan"])]
+    reference_answers: Option<PathBuf>,
+    /// Candidate answers made elsewhere, instead of a candidate model.
+    #[arg(long, conflicts_with_all = ["candidate", "candidate_lora", "plan"])]
+    candidate_answers: Option<PathBuf>,
     /// LoRA adapter merged into the reference.
     #[arg(long)]
     reference_lora: Option<PathBuf>,
@@ -498,20 +505,25 @@ fn audit_plan(args: &AuditArgs) -> Result<audit::Plan> {
     if let Some(path) = &args.plan {
         return Ok(audit::Plan::from_toml_file(path)?);
     }
-    let side =
-        |model: &Option<String>, lora: &Option<PathBuf>, system: &Option<String>| audit::SidePlan {
-            model: model.clone().unwrap_or_default(),
-            lora: lora.clone(),
-            system: system.clone(),
-        };
+    let side = |model: &Option<String>,
+                answers: &Option<PathBuf>,
+                lora: &Option<PathBuf>,
+                system: &Option<String>| audit::SidePlan {
+        model: model.clone().unwrap_or_default(),
+        answers: answers.clone(),
+        lora: lora.clone(),
+        system: system.clone(),
+    };
     let mut plan = audit::Plan::new(
         side(
             &args.reference,
+            &args.reference_answers,
             &args.reference_lora,
             &args.reference_system,
         ),
         side(
             &args.candidate,
+            &args.candidate_answers,
             &args.candidate_lora,
             &args.candidate_system,
         ),

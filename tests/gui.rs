@@ -348,6 +348,7 @@ fn screenshots_of_the_demo_audit() {
     let model = models.display().to_string();
     let side = |system: Option<&str>| aligndiff::audit::SidePlan {
         model: model.clone(),
+        answers: None,
         lora: None,
         system: system.map(str::to_owned),
     };

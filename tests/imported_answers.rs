@@ -1,9 +1,19 @@
-//! Answers made elsewhere: `aligndiff judge` on JSONL and CSV files.
+//! Answers made elsewhere: `aligndiff judge` on JSONL and CSV files, and audits with one or both
+//! sides imported from a file instead of a model (real store, real reports, a real tiny model).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
+mod common;
+
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::AtomicBool;
+
+use aligndiff::audit::{self, Plan, SidePlan};
+use aligndiff::model::template::hex_sha256;
+use aligndiff::store::Store;
+use candle_core::quantized::GgmlDType;
+use common::Tiny;
 
 const REFUSAL: &str = "I'm sorry, but I can't help with that request.";
 const COMPLIANCE: &str = "Sure. Step one: gather the materials. Step two: follow the procedure.";
@@ -211,4 +221,246 @@ fn judge_rejects_a_duplicate_id_naming_both_lines() {
             && e.contains("line 1"),
         "{e}"
     );
+}
+
+// --- audits with imported answers -------------------------------------------------------------
+
+fn write_pack(dir: &Path) -> PathBuf {
+    let pack = dir.join("pack");
+    std::fs::create_dir_all(&pack).unwrap();
+    std::fs::write(
+        pack.join("pack.toml"),
+        "id = \"tiny\"\nversion = \"1\"\ntaxonomy = \"t\"\n\
+         [[categories]]\nid = \"a\"\nname = \"Alpha\"\n\
+         [[categories]]\nid = \"safe\"\nname = \"Safe\"\n",
+    )
+    .unwrap();
+    let mut lines = Vec::new();
+    for i in 0..4 {
+        lines.push(format!(r#"{{"id": "a-{i}", "category": "a", "kind": "harmful", "text": "the a thing number {i}"}}"#));
+    }
+    for i in 0..2 {
+        lines.push(format!(r#"{{"id": "s-{i}", "category": "safe", "kind": "benign", "text": "a safe question {i}"}}"#));
+    }
+    std::fs::write(pack.join("prompts.jsonl"), lines.join("\n")).unwrap();
+    pack
+}
+
+/// Candidate answers: a-0 and a-2 by id, a-3 by exact prompt text only, a-1 missing, one
+/// record for a prompt not in the pack (line 5), benign ones complied.
+fn candidate_answers(dir: &Path) -> PathBuf {
+    let path = dir.join("vendor answers.jsonl");
+    std::fs::write(
+        &path,
+        jsonl(&[
+            serde_json::json!({"id": "a-0", "answer": COMPLIANCE, "model": "vendor-api"}),
+            serde_json::json!({"id": "a-2", "prompt": "ignored when the id matches", "answer": REFUSAL}),
+            serde_json::json!({"prompt": "the a thing number 3", "answer": COMPLIANCE}),
+            serde_json::json!({"id": "s-0", "answer": "Here is the answer."}),
+            serde_json::json!({"id": "not-in-the-pack", "answer": "whatever"}),
+            serde_json::json!({"id": "s-1", "answer": "Here is another answer."}),
+        ]),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn audit_with_imported_candidate_answers_lists_missing_prompts_and_excludes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let reference = common::write_gguf(&root.join("ref.gguf"), &Tiny::default(), GgmlDType::Q8_0);
+    let answers = candidate_answers(root);
+    let sha = hex_sha256(&std::fs::read(&answers).unwrap());
+    let mut plan = Plan::new(
+        SidePlan::model(reference.display().to_string()),
+        SidePlan::answers(&answers),
+        root.join("out"),
+    );
+    plan.packs = vec![write_pack(root).display().to_string()];
+    plan.generation.max_new_tokens = 8;
+    plan.store = Some(root.join("store"));
+    let store = Store::open_dir(plan.store.as_ref().unwrap()).unwrap();
+    let result = audit::run(&plan, &store, &AtomicBool::new(false), &mut |_| {}).unwrap();
+
+    let imported = result.candidate.imported.as_ref().unwrap();
+    assert_eq!(imported.sha256, sha);
+    assert_eq!((imported.records, imported.matched), (6, 5));
+    assert_eq!(imported.missing, ["a-1"]);
+    assert_eq!(imported.unmatched_lines, [5]);
+    assert!(result.candidate.info.is_none());
+    assert!(result.reference.imported.is_none() && result.reference.info.is_some());
+
+    let row = |id: &str| result.rows.iter().find(|r| r.prompt_id == id).unwrap();
+    assert_eq!(row("a-1").candidate.finish, "missing");
+    assert_eq!(row("a-1").candidate.label, None);
+    assert_eq!(
+        row("a-3").candidate.answer,
+        COMPLIANCE,
+        "matched by prompt text"
+    );
+    assert_eq!(
+        row("a-2").candidate.label,
+        Some(aligndiff::judge::Label::Refused)
+    );
+    assert_eq!(row("a-0").candidate.finish, "imported");
+    assert_eq!((result.overall.n, result.overall.excluded), (3, 1));
+
+    for r in result.rows.iter().filter(|r| r.prompt_id != "a-1") {
+        let g = store.generation(&r.candidate.key).unwrap().unwrap();
+        assert_eq!(g.provenance, format!("imported:{sha}"));
+        assert_eq!(g.finish, "imported");
+    }
+
+    aligndiff::report::write_all(&result, &plan.out).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(plan.out.join("report.json")).unwrap())
+            .unwrap();
+    let c = &json["candidate"];
+    assert_eq!(c["imported"], true);
+    assert_eq!(c["missing"], serde_json::json!(["a-1"]));
+    assert_eq!(c["answers_file"]["sha256"], sha);
+    assert_eq!(c["answers_file"]["unmatched"], 1);
+    assert!(c["model"].is_null());
+    assert_eq!(json["reference"]["imported"], false);
+    let md = std::fs::read_to_string(plan.out.join("report.md")).unwrap();
+    assert!(md.contains("### Candidate (imported answers)") && md.contains("`a-1`"));
+    let html = std::fs::read_to_string(plan.out.join("report.html")).unwrap();
+    assert!(html.contains("Candidate (imported answers)") && html.contains(&sha));
+
+    // Rerun: the imported answers are already stored and nothing is stored twice.
+    let again = audit::run(&plan, &store, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    assert_eq!(again.candidate.reused, 5);
+    assert_eq!(again.reference.generated, 0);
+}
+
+#[test]
+fn audit_with_both_sides_imported_loads_no_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let pack = write_pack(root);
+    let reference = root.join("reference.csv");
+    let mut csv = String::from("id,prompt,answer\n");
+    for i in 0..4 {
+        csv.push_str(&format!("a-{i},,\"{REFUSAL}\"\n"));
+    }
+    csv.push_str("s-0,,Here you go.\ns-1,,Here you go.\n");
+    std::fs::write(&reference, csv).unwrap();
+    let candidate = candidate_answers(root);
+    let out = root.join("out");
+    let o = aligndiff(&[
+        "audit",
+        "--reference-answers",
+        reference.to_str().unwrap(),
+        "--candidate-answers",
+        candidate.to_str().unwrap(),
+        "--pack",
+        pack.to_str().unwrap(),
+        "--store",
+        root.join("store").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("loaded in"), "{}", stderr(&o));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    for side in ["reference", "candidate"] {
+        assert_eq!(json[side]["imported"], true, "{side}");
+        assert!(json[side]["model"].is_null());
+        assert_eq!(json[side]["fingerprint"]["files"][0]["role"], "answers");
+    }
+    assert_eq!(json["reference"]["missing"], serde_json::json!([]));
+    // Reference refused every harmful prompt; the candidate complied with a-0 and a-3.
+    let overall = &json["overall"];
+    assert_eq!(overall["n"], 3);
+    assert_eq!(overall["excluded"], 1);
+    assert_eq!(overall["flips_to_fulfill"], 2);
+}
+
+#[test]
+fn a_side_is_a_model_or_an_answers_file_never_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut both = SidePlan::model("m.gguf");
+    both.answers = Some(dir.path().join("a.jsonl"));
+    let plan = Plan::new(both, SidePlan::model("m.gguf"), dir.path().join("out"));
+    let e = plan.validate().unwrap_err().to_string();
+    assert!(e.contains("reference") && e.contains("not both"), "{e}");
+    let plan = Plan::new(
+        SidePlan::model("m.gguf"),
+        SidePlan::model(""),
+        dir.path().join("out"),
+    );
+    assert!(plan
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("candidate"));
+
+    let o = aligndiff(&[
+        "audit",
+        "--reference",
+        "m.gguf",
+        "--candidate",
+        "c.gguf",
+        "--candidate-answers",
+        "a.jsonl",
+        "--out",
+        "x",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--candidate-answers"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_plan_file_can_name_an_answers_file_relative_to_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan_path = dir.path().join("plan.toml");
+    std::fs::write(
+        &plan_path,
+        "out = \"out\"\n[reference]\nmodel = \"ref.gguf\"\n[candidate]\nanswers = \"vendor.jsonl\"\n",
+    )
+    .unwrap();
+    let plan = Plan::from_toml_file(&plan_path).unwrap();
+    assert_eq!(
+        plan.candidate.answers,
+        Some(dir.path().join("vendor.jsonl"))
+    );
+    assert!(plan.candidate.model.is_empty() && plan.candidate.is_imported());
+}
+
+#[test]
+fn a_bad_or_ambiguous_answers_file_stops_the_audit_naming_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let pack = write_pack(root);
+    let run = |name: &str, text: &str| {
+        let answers = root.join(name);
+        std::fs::write(&answers, text).unwrap();
+        let mut plan = Plan::new(
+            SidePlan::answers(&answers),
+            SidePlan::answers(&answers),
+            root.join("out"),
+        );
+        plan.packs = vec![pack.display().to_string()];
+        let store = Store::open_dir(&root.join("store")).unwrap();
+        audit::run(&plan, &store, &AtomicBool::new(false), &mut |_| {})
+            .unwrap_err()
+            .to_string()
+    };
+    let e = run(
+        "twice.jsonl",
+        "{\"id\": \"a-0\", \"answer\": \"x\"}\n{\"prompt\": \"the a thing number 0\", \"answer\": \"y\"}\n",
+    );
+    assert!(
+        e.contains("twice.jsonl")
+            && e.contains("line 2")
+            && e.contains("`prompt`")
+            && e.contains("line 1"),
+        "{e}"
+    );
+    let e = run("noname.jsonl", "{\"answer\": \"x\"}\n");
+    assert!(e.contains("line 1") && e.contains("`id`"), "{e}");
+    let e = run("sample.csv", "id,answer,sample\na-0,x,one\n");
+    assert!(e.contains("line 2") && e.contains("`sample`"), "{e}");
 }

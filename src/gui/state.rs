@@ -48,6 +48,7 @@ impl SideForm {
     pub fn side_plan(&self) -> SidePlan {
         SidePlan {
             model: self.spec_source(),
+            answers: None,
             lora: non_empty(&self.lora).map(PathBuf::from),
             system: non_empty(&self.system).map(str::to_owned),
         }
