@@ -291,6 +291,13 @@ pub fn judge_file(
 
     crate::judge::spec::check_list(specs)?;
     for spec in specs {
+        if matches!(spec, crate::judge::JudgeSpec::Human { .. }) {
+            return Err(Error::Invalid(format!(
+                "judge `{}`: human labels name an audit's answers (by store key or prompt and side); \
+                 use them with `aligndiff audit --judge human:FILE`",
+                spec.id()
+            )));
+        }
         spec.check()?;
     }
     let file = AnswersFile::from_file(input)?;
