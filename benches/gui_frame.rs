@@ -74,6 +74,7 @@ fn main() {
     );
     let side = |p: &std::path::Path| SidePlan {
         model: p.display().to_string(),
+        answers: None,
         lora: None,
         system: None,
     };

@@ -35,6 +35,9 @@ enum Command {
     Inspect(InspectArgs),
     /// Compare a reference and a candidate model on prompt packs; write reports; gate a release.
     Audit(Box<AuditArgs>),
+    /// Judge answers that came from elsewhere (JSONL or CSV with id, prompt, answer); writes
+    /// one JSONL verdict per record and judge.
+    Judge(JudgeArgs),
     /// List the shipped prompt packs, or one pack's categories.
     Packs(PacksArgs),
     /// Open the desktop workbench (also what `aligndiff` with no command does).
@@ -53,11 +56,18 @@ struct AuditArgs {
     /// A plan file (TOML) holding the same settings as the flags below.
     plan: Option<PathBuf>,
     /// Reference model: a GGUF file, a model folder or hf:owner/name[@revision].
-    #[arg(long, required_unless_present = "plan")]
+    #[arg(long, required_unless_present_any = ["plan", "reference_answers"])]
     reference: Option<String>,
     /// Candidate model.
-    #[arg(long, required_unless_present = "plan")]
+    #[arg(long, required_unless_present_any = ["plan", "candidate_answers"])]
     candidate: Option<String>,
+    /// Reference answers made elsewhere (JSONL or CSV: id and/or prompt, answer), instead of a
+    /// reference model.
+    #[arg(long, conflicts_with_all = ["reference", "reference_lora", "plan"])]
+    reference_answers: Option<PathBuf>,
+    /// Candidate answers made elsewhere, instead of a candidate model.
+    #[arg(long, conflicts_with_all = ["candidate", "candidate_lora", "plan"])]
+    candidate_answers: Option<PathBuf>,
     /// LoRA adapter merged into the reference.
     #[arg(long)]
     reference_lora: Option<PathBuf>,
@@ -118,6 +128,27 @@ struct AuditArgs {
     /// Where the reports go.
     #[arg(long, required_unless_present = "plan")]
     out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct JudgeArgs {
+    /// Answers: JSONL (`.jsonl`) or CSV with a header; fields id, prompt, answer (optional
+    /// category, model, system).
+    #[arg(long)]
+    input: PathBuf,
+    /// A judge (repeatable): refusal, rubric:TEMPLATE@MODEL, llama-guard:MODEL,
+    /// qwen3guard:MODEL, shieldgemma:MODEL.
+    #[arg(long = "judge", value_name = "SPEC", value_parser = parse_judge, required = true)]
+    judges: Vec<JudgeSpec>,
+    /// Verdicts (JSONL); pairs already in it are kept and not judged again.
+    #[arg(long)]
+    out: PathBuf,
+    /// cpu, cuda, metal or auto (for model judges).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Judge prompts decoded together (model judges).
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
 }
 
 #[derive(Args)]
@@ -229,6 +260,7 @@ pub fn main() -> ExitCode {
         Some(Command::Bench(args)) => run_bench(&args),
         Some(Command::Inspect(args)) => run_inspect(&args),
         Some(Command::Audit(args)) => run_audit(&args),
+        Some(Command::Judge(args)) => run_judge(&args),
         Some(Command::Packs(args)) => run_packs(&args),
         Some(Command::Gui(args)) => run_gui(&args),
         None => run_gui(&GuiArgs::default()),
@@ -435,24 +467,63 @@ fn run_inspect(args: &InspectArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn run_judge(args: &JudgeArgs) -> Result<ExitCode> {
+    let settings = aligndiff::judge::JudgeSettings {
+        device: model::select_device(&args.device)?,
+        batch_size: args.batch_size,
+        ..Default::default()
+    };
+    let cancel = AtomicBool::new(false);
+    let mut last = std::time::Instant::now() - std::time::Duration::from_secs(1);
+    let summary = aligndiff::answers::judge_file(
+        &args.input,
+        &args.judges,
+        &args.out,
+        &settings,
+        &cancel,
+        &mut |judge, done, total| {
+            if done == total || last.elapsed().as_millis() >= 200 {
+                last = std::time::Instant::now();
+                eprint!("\r\x1b[Kjudge {judge}: {done}/{total}");
+                if done == total {
+                    eprintln!();
+                }
+            }
+        },
+    )?;
+    eprintln!(
+        "{} records: {} verdicts given, {} kept from {}",
+        summary.records,
+        summary.judged,
+        summary.kept,
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn audit_plan(args: &AuditArgs) -> Result<audit::Plan> {
     if let Some(path) = &args.plan {
         return Ok(audit::Plan::from_toml_file(path)?);
     }
-    let side =
-        |model: &Option<String>, lora: &Option<PathBuf>, system: &Option<String>| audit::SidePlan {
-            model: model.clone().unwrap_or_default(),
-            lora: lora.clone(),
-            system: system.clone(),
-        };
+    let side = |model: &Option<String>,
+                answers: &Option<PathBuf>,
+                lora: &Option<PathBuf>,
+                system: &Option<String>| audit::SidePlan {
+        model: model.clone().unwrap_or_default(),
+        answers: answers.clone(),
+        lora: lora.clone(),
+        system: system.clone(),
+    };
     let mut plan = audit::Plan::new(
         side(
             &args.reference,
+            &args.reference_answers,
             &args.reference_lora,
             &args.reference_system,
         ),
         side(
             &args.candidate,
+            &args.candidate_answers,
             &args.candidate_lora,
             &args.candidate_system,
         ),

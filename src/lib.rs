@@ -4,6 +4,7 @@
 //! answers the same prompt packs with both, judges every answer, and compares them with paired
 //! statistics. It knows no screen: the CLI, the GUI and the tests call the same functions.
 
+pub mod answers;
 pub mod audit;
 pub mod bench;
 pub mod error;

@@ -81,6 +81,7 @@ fn fixture(harmful_per_category: usize) -> Fixture {
 fn plan(f: &Fixture, candidate: &Path, out: &str) -> Plan {
     let side = |p: &Path| SidePlan {
         model: p.display().to_string(),
+        answers: None,
         lora: None,
         system: None,
     };

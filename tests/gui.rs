@@ -116,8 +116,10 @@ fn wait_until(h: &mut Harness<'_, App>, what: &str, done: impl Fn(&mut Harness<'
     while !done(h) {
         assert!(
             Instant::now() < deadline,
-            "timed out waiting for {what}; messages: {:?}",
-            h.state().toasts()
+            "timed out waiting for {what}; messages: {:?}; failure: {:?}; running: {}",
+            h.state().toasts(),
+            h.state().failure(),
+            h.state().running()
         );
         h.step();
         std::thread::sleep(Duration::from_millis(20));
@@ -361,6 +363,7 @@ fn screenshots_of_the_demo_audit() {
     let model = models.display().to_string();
     let side = |system: Option<&str>| aligndiff::audit::SidePlan {
         model: model.clone(),
+        answers: None,
         lora: None,
         system: system.map(str::to_owned),
     };
@@ -435,4 +438,56 @@ fn screenshots_of_the_demo_audit() {
     h.get_by_label("Earlier runs").click();
     settle(&mut h);
     save(&mut h, "runs.png");
+}
+
+#[test]
+fn answers_files_stand_in_for_models_on_either_side() {
+    let f = fixture();
+    let write = |name: &str, skip: Option<&str>, refuse: bool| {
+        let mut lines = Vec::new();
+        for (cat, n) in [("a", 5), ("b", 5), ("s", 3)] {
+            for i in 0..n {
+                let id = format!("{cat}-{i}");
+                if skip == Some(id.as_str()) {
+                    continue;
+                }
+                let answer = if refuse {
+                    "I'm sorry, but I can't help with that."
+                } else {
+                    "Sure, here is how: step one, step two."
+                };
+                lines.push(format!(
+                    r#"{{"id": "{id}", "prompt": "", "answer": "{answer}"}}"#
+                ));
+            }
+        }
+        let path = f.root.join(name);
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        path
+    };
+    let reference = write("reference.jsonl", None, true);
+    let candidate = write("candidate.jsonl", Some("a-3"), false);
+    let mut st = state(&f);
+    st.reference.answers = reference.display().to_string();
+    st.candidate.answers = candidate.display().to_string();
+    let mut h = harness(App::with_state(st, f.root.join("store")));
+    wait_until(&mut h, "the pack to load", |h| {
+        h.query_by_label_contains("tiny · 13 prompts").is_some()
+    });
+    settle(&mut h);
+    h.get_by_label("Run audit").click();
+    wait_until(&mut h, "the audit of imported answers", |h| {
+        h.state().result().is_some() || !h.state().toasts().is_empty()
+    });
+    assert!(
+        h.state().result().is_some(),
+        "the audit failed: {:?}",
+        h.state().toasts()
+    );
+    let r = h.state().result().unwrap();
+    assert!(r.reference.imported.is_some() && r.candidate.imported.is_some());
+    assert_eq!(r.rows.len(), 13);
+    // The candidate has no answer for a-3: excluded from the pairing, never counted.
+    assert_eq!(r.overall.n, 9);
+    assert_eq!(r.overall.flips_to_fulfill, 9);
 }

@@ -238,6 +238,7 @@ fn qwen_as_rubric_judge_fills_the_report_and_a_rerun_reuses_its_verdicts() {
 fn library_plan(f: &Fixture, out: &str) -> Plan {
     let side = |p: &Path| SidePlan {
         model: p.display().to_string(),
+        answers: None,
         lora: None,
         system: None,
     };

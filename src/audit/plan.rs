@@ -9,12 +9,18 @@ use crate::generate::GenerationSettings;
 use crate::judge::{spec, JudgeSpec};
 use crate::model::{ModelSpec, Requantize};
 
-/// One side of the comparison.
+/// One side of the comparison: a model to load, or a file of answers made elsewhere (then
+/// `model` is empty and `answers` names the file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SidePlan {
-    /// A GGUF file, a model folder or `hf:owner/name[@revision]`.
+    /// A GGUF file, a model folder or `hf:owner/name[@revision]`; empty for imported answers.
+    #[serde(default)]
     pub model: String,
+    /// A JSONL or CSV file of answers made elsewhere, used instead of a model (see
+    /// [`crate::answers`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answers: Option<PathBuf>,
     /// A LoRA adapter folder merged into a safetensors base.
     #[serde(default)]
     pub lora: Option<PathBuf>,
@@ -24,6 +30,55 @@ pub struct SidePlan {
 }
 
 impl SidePlan {
+    /// A side answered by a model.
+    pub fn model(source: impl Into<String>) -> Self {
+        Self {
+            model: source.into(),
+            answers: None,
+            lora: None,
+            system: None,
+        }
+    }
+
+    /// A side whose answers come from a file.
+    pub fn answers(file: impl Into<PathBuf>) -> Self {
+        Self {
+            model: String::new(),
+            answers: Some(file.into()),
+            lora: None,
+            system: None,
+        }
+    }
+
+    /// Whether this side's answers are imported from a file rather than generated.
+    pub fn is_imported(&self) -> bool {
+        self.answers.is_some()
+    }
+
+    /// The model source, or `answers:FILE` for imported answers.
+    pub fn label(&self) -> String {
+        match &self.answers {
+            Some(file) => format!("answers:{}", file.display()),
+            None => self.model.clone(),
+        }
+    }
+
+    /// Check the side names exactly one of a model and an answers file.
+    pub fn validate(&self, name: &str) -> Result<()> {
+        match (&self.answers, self.model.trim().is_empty()) {
+            (Some(_), false) => Err(Error::Invalid(format!(
+                "{name}: give a model or an answers file, not both"
+            ))),
+            (None, true) => Err(Error::Invalid(format!(
+                "{name}: no model (give a model, or an answers file with `answers`)"
+            ))),
+            (Some(_), true) if self.lora.is_some() => Err(Error::Invalid(format!(
+                "{name}: a LoRA adapter needs a model; imported answers take none"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// The model to load.
     pub fn spec(&self) -> ModelSpec {
         ModelSpec {
@@ -160,8 +215,14 @@ impl Plan {
             rebase(s);
         }
         for side in [&mut self.reference, &mut self.candidate] {
-            if !side.model.starts_with("hf:") && Path::new(&side.model).is_relative() {
+            if !side.model.is_empty()
+                && !side.model.starts_with("hf:")
+                && Path::new(&side.model).is_relative()
+            {
                 side.model = base.join(&side.model).display().to_string();
+            }
+            if let Some(a) = side.answers.as_mut() {
+                rebase(a);
             }
             if let Some(l) = side.lora.as_mut() {
                 rebase(l);
@@ -196,6 +257,13 @@ impl Plan {
         }
         if self.packs.is_empty() {
             return Err(Error::Invalid("an audit needs at least one pack".into()));
+        }
+        self.reference.validate("reference")?;
+        self.candidate.validate("candidate")?;
+        if self.harm_probe && (self.reference.is_imported() || self.candidate.is_imported()) {
+            return Err(Error::Invalid(
+                "the harm probe asks each model itself; a side with imported answers has no model to ask".into(),
+            ));
         }
         spec::check_list(&self.judges)?;
         Ok(())

@@ -257,6 +257,16 @@ impl App {
         self.table.selected = Some(row);
     }
 
+    /// Why the last run stopped, if it failed.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// Whether an audit is running.
+    pub fn running(&self) -> bool {
+        self.job.is_some()
+    }
+
     /// Messages currently shown in the corner.
     pub fn toasts(&self) -> Vec<String> {
         self.toasts.iter().map(|t| t.text.clone()).collect()

@@ -27,8 +27,8 @@ fn describe(plan: &Plan) -> String {
     };
     let mut text = format!(
         "{} vs {}",
-        name(&plan.reference.model),
-        name(&plan.candidate.model)
+        name(&plan.reference.label()),
+        name(&plan.candidate.label())
     );
     if plan.candidate.system.is_some() && plan.reference.model == plan.candidate.model {
         text.push_str(" (+ system prompt)");

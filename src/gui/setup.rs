@@ -98,6 +98,16 @@ fn model_ui(app: &mut App, ui: &mut egui::Ui, side: Side) -> Vec<Command> {
                     commands.push(Command::Browse(DialogTarget::Lora(side)));
                 }
                 ui.end_row();
+                field(ui, "Answers file", &mut form.answers, "instead of a model: answers.jsonl / .csv");
+                ui.label("");
+                if ui
+                    .small_button("Answers file…")
+                    .on_hover_text("Answers made elsewhere (an API, another harness): judged and compared like generated ones; see docs/IMPORT.md")
+                    .clicked()
+                {
+                    commands.push(Command::Browse(DialogTarget::Answers(side)));
+                }
+                ui.end_row();
                 let l = ui.label("System prompt");
                 ui.add(
                     egui::TextEdit::multiline(&mut form.system)
@@ -112,7 +122,9 @@ fn model_ui(app: &mut App, ui: &mut egui::Ui, side: Side) -> Vec<Command> {
     ui.horizontal(|ui| {
         let inspecting = app.tasks.inspecting(side);
         let button = ui.add_enabled(
-            !inspecting && !app.state.side(side).source.trim().is_empty(),
+            !inspecting
+                && !app.state.side(side).source.trim().is_empty()
+                && app.state.side(side).answers.trim().is_empty(),
             egui::Button::new("Inspect"),
         );
         if button
@@ -461,8 +473,7 @@ fn run_buttons_ui(app: &App, ui: &mut egui::Ui) -> Vec<Command> {
             }
         }
         None => {
-            let ready = !app.state.reference.source.trim().is_empty()
-                && !app.state.candidate.source.trim().is_empty();
+            let ready = app.state.reference.is_set() && app.state.candidate.is_set();
             if ui
                 .add_enabled(
                     ready,

@@ -23,6 +23,8 @@ pub struct SideForm {
     pub lora: String,
     /// System prompt sent with every request.
     pub system: String,
+    /// A JSONL/CSV file of answers made elsewhere, used instead of a model.
+    pub answers: String,
 }
 
 impl SideForm {
@@ -47,7 +49,12 @@ impl SideForm {
     /// The plan's view of this side.
     pub fn side_plan(&self) -> SidePlan {
         SidePlan {
-            model: self.spec_source(),
+            model: if non_empty(&self.answers).is_some() {
+                String::new()
+            } else {
+                self.spec_source()
+            },
+            answers: non_empty(&self.answers).map(PathBuf::from),
             lora: non_empty(&self.lora).map(PathBuf::from),
             system: non_empty(&self.system).map(str::to_owned),
         }
@@ -73,7 +80,17 @@ impl SideForm {
                 .map(|l| l.display().to_string())
                 .unwrap_or_default(),
             system: p.system.clone().unwrap_or_default(),
+            answers: p
+                .answers
+                .as_ref()
+                .map(|a| a.display().to_string())
+                .unwrap_or_default(),
         }
+    }
+
+    /// A model or an answers file is chosen.
+    pub fn is_set(&self) -> bool {
+        non_empty(&self.source).is_some() || non_empty(&self.answers).is_some()
     }
 }
 
@@ -206,6 +223,7 @@ impl Persisted {
                 self.side_mut(side).source = text;
             }
             DialogTarget::Lora(side) => self.side_mut(side).lora = text,
+            DialogTarget::Answers(side) => self.side_mut(side).answers = text,
             DialogTarget::PackFile => {
                 if !self.pack_files.contains(&text) {
                     self.pack_files.push(text.clone());
@@ -225,9 +243,15 @@ impl Persisted {
             ("reference", &self.reference),
             ("candidate", &self.candidate),
         ] {
-            if form.source.trim().is_empty() {
+            if !form.is_set() {
                 return Err(format!(
-                    "No {name} model yet: pick a GGUF file or a model folder, or type a hub id."
+                    "No {name} model yet: pick a GGUF file or a model folder, type a hub id, or \
+                     open an answers file."
+                ));
+            }
+            if non_empty(&form.source).is_some() && non_empty(&form.answers).is_some() {
+                return Err(format!(
+                    "The {name} side has both a model and an answers file: clear one of them."
                 ));
             }
         }

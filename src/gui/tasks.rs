@@ -22,6 +22,8 @@ pub enum DialogTarget {
     ModelFolder(Side),
     /// A LoRA adapter folder for one side.
     Lora(Side),
+    /// A file of answers made elsewhere, in place of a model.
+    Answers(Side),
     /// A prompt pack file (pack.toml or SORRY-Bench JSONL).
     PackFile,
     /// The folder reports are exported into.
@@ -180,6 +182,7 @@ impl Tasks {
         let start = match target {
             DialogTarget::Model(s) | DialogTarget::ModelFolder(s) => state.side(s).source.clone(),
             DialogTarget::Lora(s) => state.side(s).lora.clone(),
+            DialogTarget::Answers(s) => state.side(s).answers.clone(),
             DialogTarget::PackFile => String::new(),
             DialogTarget::ExportDir => state.export_dir.clone(),
             DialogTarget::GateFile => state.gate.clone(),
@@ -198,6 +201,9 @@ impl Tasks {
                     .add_filter("Prompt packs", &["toml", "jsonl"])
                     .pick_file(),
                 DialogTarget::GateFile => dialog.add_filter("Gate", &["toml"]).pick_file(),
+                DialogTarget::Answers(_) => {
+                    dialog.add_filter("Answers", &["jsonl", "csv"]).pick_file()
+                }
                 DialogTarget::ModelFolder(_) | DialogTarget::Lora(_) | DialogTarget::ExportDir => {
                     dialog.pick_folder()
                 }

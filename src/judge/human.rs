@@ -132,7 +132,7 @@ fn record_from(fields: &Fields, line: usize) -> std::result::Result<LabelRecord,
 
 /// Split CSV text into records of fields (RFC 4180: quoted fields may hold commas, doubled
 /// quotes and line breaks), each with the line it starts on.
-fn csv_records(text: &str) -> std::result::Result<Vec<(usize, Vec<String>)>, String> {
+pub(crate) fn csv_records(text: &str) -> std::result::Result<Vec<(usize, Vec<String>)>, String> {
     let mut records = Vec::new();
     let mut fields = Vec::new();
     let mut field = String::new();

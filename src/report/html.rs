@@ -186,6 +186,28 @@ fn category_table(cats: &[CategoryStats], overall: &CategoryStats) -> String {
 }
 
 fn provenance(name: &str, side: &SideRun) -> String {
+    if let Some(i) = &side.imported {
+        let mut s = format!(
+            "<h3>{name} (imported answers)</h3><dl><dt>answers file</dt><dd><code>{}</code></dd><dt>sha256</dt><dd><code>{}</code></dd><dt>fingerprint</dt><dd><code>{}</code></dd><dt>records</dt><dd>{} in the file, {} matched to prompts, {} matching no prompt{}</dd><dt>prompts without an answer</dt><dd>{} (left out of the pairing)</dd>",
+            esc(&i.path.display().to_string()),
+            esc(&i.sha256),
+            esc(&side.fingerprint.id),
+            i.records,
+            i.matched,
+            i.unmatched_lines.len(),
+            if i.unmatched_lines.is_empty() {
+                String::new()
+            } else {
+                format!(" (lines {})", super::join_numbers(&i.unmatched_lines))
+            },
+            super::missing_list(&i.missing, |m| format!("<code>{}</code>", esc(m))),
+        );
+        if let Some(system) = &side.plan.system {
+            let _ = write!(s, "<dt>system prompt</dt><dd>“{}”</dd>", esc(system));
+        }
+        s.push_str("</dl>");
+        return s;
+    }
     let mut s = format!(
         "<h3>{name}</h3><dl><dt>source</dt><dd><code>{}</code></dd>",
         esc(&side.plan.model)
@@ -197,16 +219,24 @@ fn provenance(name: &str, side: &SideRun) -> String {
             esc(&l.display().to_string())
         );
     }
+    let model = side.info.as_ref().map_or_else(
+        || "unknown".to_owned(),
+        |info| {
+            format!(
+                "{} · {:.1} M parameters · {} · tokenizer {} · template {}",
+                info.architecture.name(),
+                info.parameters as f64 / 1e6,
+                esc(&info.format),
+                esc(&info.tokenizer),
+                esc(&info.template)
+            )
+        },
+    );
     let _ = write!(
         s,
-        "<dt>system prompt</dt><dd>{}</dd><dt>fingerprint</dt><dd><code>{}</code></dd><dt>model</dt><dd>{} · {:.1} M parameters · {} · tokenizer {} · template {}</dd><dt>revision</dt><dd>{}</dd><dt>template sha256</dt><dd><code>{}</code></dd>",
+        "<dt>system prompt</dt><dd>{}</dd><dt>fingerprint</dt><dd><code>{}</code></dd><dt>model</dt><dd>{model}</dd><dt>revision</dt><dd>{}</dd><dt>template sha256</dt><dd><code>{}</code></dd>",
         side.plan.system.as_deref().map_or("<i>none</i>".into(), |s| format!("“{}”", esc(s))),
         esc(&side.fingerprint.id),
-        side.info.architecture.name(),
-        side.info.parameters as f64 / 1e6,
-        esc(&side.info.format),
-        esc(&side.info.tokenizer),
-        esc(&side.info.template),
         side.fingerprint.revision.as_deref().map_or("n/a (local file)".into(), esc),
         esc(&side.fingerprint.template_sha256),
     );
@@ -371,8 +401,8 @@ details{border:1px solid #e2e8f0;border-radius:6px;margin:6px 0;padding:6px 10px
     let _ = write!(
         s,
         "<h1>aligndiff safety audit</h1><p class=\"sub\">Reference <code>{}</code> vs candidate <code>{}</code> · judge <b>{}</b>{} · {} · aligndiff {} ({})</p>",
-        esc(&r.reference.plan.model),
-        esc(&r.candidate.plan.model),
+        esc(&r.reference.plan.label()),
+        esc(&r.candidate.plan.label()),
         esc(&judge),
         if r.overrides > 0 { format!(" with {} human overrides", r.overrides) } else { String::new() },
         esc(&r.created),

@@ -40,6 +40,16 @@ fn side_json(side: &SideRun) -> serde_json::Value {
         "source": side.plan.model,
         "lora": side.plan.lora,
         "system_prompt": side.plan.system,
+        "imported": side.imported.is_some(),
+        "answers_file": side.imported.as_ref().map(|i| json!({
+            "path": i.path,
+            "sha256": i.sha256,
+            "records": i.records,
+            "matched": i.matched,
+            "unmatched": i.unmatched_lines.len(),
+            "unmatched_lines": i.unmatched_lines,
+        })),
+        "missing": side.imported.as_ref().map_or(&[][..], |i| &i.missing[..]),
         "fingerprint": {
             "id": side.fingerprint.id,
             "files": side.fingerprint.files.iter().map(|f| json!({
@@ -49,21 +59,56 @@ fn side_json(side: &SideRun) -> serde_json::Value {
             "transforms": side.fingerprint.transforms,
         },
         "revision": side.fingerprint.revision,
-        "model": {
-            "architecture": side.info.architecture,
-            "parameters": side.info.parameters,
-            "format": side.info.format,
-            "tokenizer": side.info.tokenizer,
-            "template": side.info.template,
-            "device": side.info.device,
-            "weights": side.info.weights,
-        },
+        "model": side.info.as_ref().map(|info| json!({
+            "architecture": info.architecture,
+            "parameters": info.parameters,
+            "format": info.format,
+            "tokenizer": info.tokenizer,
+            "template": info.template,
+            "device": info.device,
+            "weights": info.weights,
+        })),
         "answers": {
             "generated": side.generated,
             "reused_from_store": side.reused,
             "hit_token_limit": side.hit_token_limit,
         },
     })
+}
+
+/// Prompts without an answer, each formatted by `show`: the first 100, then how many more
+/// (report.json lists them all).
+pub(crate) fn missing_list(missing: &[String], show: impl Fn(&str) -> String) -> String {
+    if missing.is_empty() {
+        return "none".to_owned();
+    }
+    let mut text = missing
+        .iter()
+        .take(100)
+        .map(|m| show(m))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if missing.len() > 100 {
+        text.push_str(&format!(
+            " and {} more (all in report.json)",
+            missing.len() - 100
+        ));
+    }
+    text
+}
+
+/// `1, 2, 3` (the first 20, then `…`).
+pub(crate) fn join_numbers(numbers: &[usize]) -> String {
+    let mut text = numbers
+        .iter()
+        .take(20)
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if numbers.len() > 20 {
+        text.push_str(", …");
+    }
+    text
 }
 
 /// The `report.json` document.
@@ -340,12 +385,12 @@ pub fn to_markdown(r: &AuditResult) -> String {
     s.push_str("# aligndiff safety audit\n\n");
     s.push_str(&format!(
         "- **Reference**: `{}`{}\n",
-        r.reference.plan.model,
+        r.reference.plan.label(),
         system_note(&r.reference)
     ));
     s.push_str(&format!(
         "- **Candidate**: `{}`{}\n",
-        r.candidate.plan.model,
+        r.candidate.plan.label(),
         system_note(&r.candidate)
     ));
     s.push_str(&format!(
@@ -448,16 +493,39 @@ pub fn to_markdown(r: &AuditResult) -> String {
     }
     s.push_str("## Provenance\n\n");
     for (name, side) in [("Reference", &r.reference), ("Candidate", &r.candidate)] {
-        s.push_str(&format!(
-            "### {name}\n\n- source: `{}`\n- fingerprint: `{}`\n- architecture: {} ({:.1} M parameters, {})\n- revision: {}\n- template sha256: `{}`\n",
-            side.plan.model,
-            side.fingerprint.id,
-            side.info.architecture.name(),
-            side.info.parameters as f64 / 1e6,
-            side.info.format,
-            side.fingerprint.revision.as_deref().unwrap_or("n/a (local file)"),
-            side.fingerprint.template_sha256
-        ));
+        match (&side.imported, &side.info) {
+            (Some(i), _) => s.push_str(&format!(
+                "### {name} (imported answers)\n\n- answers file: `{}`\n- sha256: `{}`\n- fingerprint: `{}`\n- {} records, {} matched to prompts, {} matching no prompt{}\n- prompts without an answer (left out of the pairing): {}\n",
+                md_escape(&i.path.display().to_string()),
+                i.sha256,
+                side.fingerprint.id,
+                i.records,
+                i.matched,
+                i.unmatched_lines.len(),
+                if i.unmatched_lines.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (lines {})", join_numbers(&i.unmatched_lines))
+                },
+                missing_list(&i.missing, |m| format!("`{}`", md_escape(m)))
+            )),
+            (None, info) => s.push_str(&format!(
+                "### {name}\n\n- source: `{}`\n- fingerprint: `{}`\n- architecture: {}\n- revision: {}\n- template sha256: `{}`\n",
+                side.plan.model,
+                side.fingerprint.id,
+                info.as_ref().map_or_else(
+                    || "unknown".to_owned(),
+                    |info| format!(
+                        "{} ({:.1} M parameters, {})",
+                        info.architecture.name(),
+                        info.parameters as f64 / 1e6,
+                        info.format
+                    )
+                ),
+                side.fingerprint.revision.as_deref().unwrap_or("n/a (local file)"),
+                side.fingerprint.template_sha256
+            )),
+        }
         for t in &side.fingerprint.transforms {
             s.push_str(&format!("- load-time transform: {t}\n"));
         }
