@@ -707,7 +707,7 @@ impl eframe::App for App {
 /// Open the workbench window; returns when it closes.
 ///
 /// It draws with OpenGL (glow) by default: on machines without a GPU, Mesa's GL rasterizer
-/// draws a frame of this app about five times faster than its Vulkan one (38 ms against 183 ms
+/// draws a frame of this app about five times faster than its Vulkan one (21 ms against 110 ms
 /// measured under Xvfb, `ALIGNDIFF_FRAME_STATS=1`). `ALIGNDIFF_RENDERER=wgpu` picks wgpu; when
 /// OpenGL cannot start, wgpu is tried.
 pub fn run(store_dir: &std::path::Path) -> Result<(), String> {
