@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::judge::human::{map_csv, map_jsonl, Fields};
 use crate::model::template::hex_sha256;
 
 /// One answer read from a file.
@@ -46,8 +47,6 @@ pub struct AnswersFile {
     /// Its records, in file order.
     pub records: Vec<AnswerRecord>,
 }
-
-type Fields = Vec<(String, String)>;
 
 fn record_from(fields: &Fields, line: usize) -> std::result::Result<AnswerRecord, String> {
     let get = |name: &str| -> Option<&str> {
@@ -88,45 +87,13 @@ fn record_from(fields: &Fields, line: usize) -> std::result::Result<AnswerRecord
 }
 
 fn parse_csv(text: &str) -> std::result::Result<Vec<AnswerRecord>, String> {
-    let mut rows = crate::judge::human::csv_records(text)?.into_iter();
-    let Some((_, header)) = rows.next() else {
-        return Err("the file is empty (expected a header row such as id,prompt,answer)".into());
-    };
-    let header: Vec<String> = header
-        .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}').to_lowercase())
-        .collect();
-    if !header.iter().any(|h| h == "answer") {
-        return Err(format!(
-            "line 1: the header has no `answer` column (found {})",
-            header.join(", ")
-        ));
-    }
-    rows.map(|(line, values)| {
-        if values.len() != header.len() {
-            return Err(format!(
-                "line {line}: {} fields, but the header has {}",
-                values.len(),
-                header.len()
-            ));
-        }
-        record_from(&header.iter().cloned().zip(values).collect(), line)
+    map_csv(text, "answer", "id,prompt,answer", |fields, line| {
+        record_from(fields, line)
     })
-    .collect()
 }
 
 fn parse_jsonl(text: &str) -> std::result::Result<Vec<AnswerRecord>, String> {
-    let mut records = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let value: serde_json::Value =
-            serde_json::from_str(raw).map_err(|e| format!("line {line}: invalid JSON: {e}"))?;
-        let Some(object) = value.as_object() else {
-            return Err(format!("line {line}: expected a JSON object"));
-        };
+    map_jsonl(text, |object, line| {
         let mut fields: Fields = Vec::with_capacity(object.len());
         for (k, v) in object {
             let text = match v {
@@ -141,9 +108,8 @@ fn parse_jsonl(text: &str) -> std::result::Result<Vec<AnswerRecord>, String> {
             };
             fields.push((k.clone(), text));
         }
-        records.push(record_from(&fields, line)?);
-    }
-    Ok(records)
+        record_from(&fields, line)
+    })
 }
 
 impl AnswersFile {

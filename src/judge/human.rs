@@ -79,7 +79,7 @@ fn parse_label(value: &str) -> Option<Label> {
 }
 
 /// Fields of one record, by column name.
-type Fields = Vec<(String, String)>;
+pub(crate) type Fields = Vec<(String, String)>;
 
 fn record_from(fields: &Fields, line: usize) -> std::result::Result<LabelRecord, String> {
     let get = |name: &str| -> Option<&str> {
@@ -193,20 +193,28 @@ pub(crate) fn csv_records(text: &str) -> std::result::Result<Vec<(usize, Vec<Str
     Ok(records)
 }
 
-fn parse_csv(text: &str) -> std::result::Result<Vec<LabelRecord>, String> {
+/// Read a CSV file with a header row into one value per data row: the header is trimmed,
+/// lower-cased and must name `required`; each row must have as many fields as the header.
+/// Shared by label files and answers files.
+pub(crate) fn map_csv<T>(
+    text: &str,
+    required: &str,
+    example_header: &str,
+    mut record: impl FnMut(&Fields, usize) -> std::result::Result<T, String>,
+) -> std::result::Result<Vec<T>, String> {
     let mut rows = csv_records(text)?.into_iter();
     let Some((_, header)) = rows.next() else {
-        return Err(
-            "the file is empty (expected a header row such as prompt_id,side,label)".into(),
-        );
+        return Err(format!(
+            "the file is empty (expected a header row such as {example_header})"
+        ));
     };
     let header: Vec<String> = header
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_lowercase())
         .collect();
-    if !header.iter().any(|h| h == "label") {
+    if !header.iter().any(|h| h == required) {
         return Err(format!(
-            "line 1: the header has no `label` column (found {})",
+            "line 1: the header has no `{required}` column (found {})",
             header.join(", ")
         ));
     }
@@ -218,12 +226,20 @@ fn parse_csv(text: &str) -> std::result::Result<Vec<LabelRecord>, String> {
                 header.len()
             ));
         }
-        record_from(&header.iter().cloned().zip(values).collect(), line)
+        record(&header.iter().cloned().zip(values).collect(), line)
     })
     .collect()
 }
 
-fn parse_jsonl(text: &str) -> std::result::Result<Vec<LabelRecord>, String> {
+/// Read JSON lines (blank lines skipped) into one value per object, with 1-based line numbers.
+/// Shared by label files and answers files.
+pub(crate) fn map_jsonl<T>(
+    text: &str,
+    mut record: impl FnMut(
+        &serde_json::Map<String, serde_json::Value>,
+        usize,
+    ) -> std::result::Result<T, String>,
+) -> std::result::Result<Vec<T>, String> {
     let mut records = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
@@ -235,6 +251,19 @@ fn parse_jsonl(text: &str) -> std::result::Result<Vec<LabelRecord>, String> {
         let Some(object) = value.as_object() else {
             return Err(format!("line {line}: expected a JSON object"));
         };
+        records.push(record(object, line)?);
+    }
+    Ok(records)
+}
+
+fn parse_csv(text: &str) -> std::result::Result<Vec<LabelRecord>, String> {
+    map_csv(text, "label", "prompt_id,side,label", |fields, line| {
+        record_from(fields, line)
+    })
+}
+
+fn parse_jsonl(text: &str) -> std::result::Result<Vec<LabelRecord>, String> {
+    map_jsonl(text, |object, line| {
         let fields: Fields = object
             .iter()
             .map(|(k, v)| {
@@ -246,9 +275,8 @@ fn parse_jsonl(text: &str) -> std::result::Result<Vec<LabelRecord>, String> {
                 (k.clone(), text)
             })
             .collect();
-        records.push(record_from(&fields, line)?);
-    }
-    Ok(records)
+        record_from(&fields, line)
+    })
 }
 
 impl HumanLabels {
