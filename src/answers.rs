@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::judge::human::{map_csv, map_jsonl, Fields};
-use crate::model::template::hex_sha256;
+use crate::util::hash::hex_sha256;
+use crate::util::records::{map_csv, map_jsonl, Fields};
 
 /// One answer read from a file.
 #[derive(Debug, Clone, PartialEq)]
@@ -229,15 +229,11 @@ fn read_output(path: &Path) -> Result<Vec<((String, String), String)>> {
 }
 
 fn write_atomically(path: &Path, lines: &[String]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
     let mut text = lines.join("\n");
     if !text.is_empty() {
         text.push('\n');
     }
-    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    crate::util::write_atomic(path, text.as_bytes())
 }
 
 /// Judge every record of an answers file with every judge, writing one JSONL line per record

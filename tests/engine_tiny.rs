@@ -413,11 +413,11 @@ fn fingerprint_lists_every_file_with_its_sha256() {
     for f in &m.fingerprint.files {
         let bytes = std::fs::read(&f.path).unwrap();
         assert_eq!(f.bytes, bytes.len() as u64);
-        assert_eq!(f.sha256, aligndiff::model::template::hex_sha256(&bytes));
+        assert_eq!(f.sha256, aligndiff::util::hash::hex_sha256(&bytes));
     }
     assert_eq!(
         m.fingerprint.template_sha256,
-        aligndiff::model::template::hex_sha256(common::CHATML.as_bytes())
+        aligndiff::util::hash::hex_sha256(common::CHATML.as_bytes())
     );
 }
 

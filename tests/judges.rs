@@ -16,9 +16,9 @@ use aligndiff::audit::{self, Plan, SidePlan};
 use aligndiff::judge::harm_probe::HarmProbe;
 use aligndiff::judge::parse::Parser;
 use aligndiff::judge::{self, Judge, JudgeInput, JudgeSettings, JudgeSpec, Label};
-use aligndiff::model::template::hex_sha256;
 use aligndiff::model::{self, LoadOptions, ModelSpec};
 use aligndiff::store::Store;
+use aligndiff::util::hash::hex_sha256;
 use candle_core::quantized::GgmlDType;
 use common::Tiny;
 

@@ -9,8 +9,8 @@ use super::parse::expected_rating;
 use super::template::{JudgeTemplate, PromptVars};
 use crate::error::{Error, Result};
 use crate::generate::{self, Event, GenerationSettings, Probe, Request};
-use crate::model::template::hex_sha256;
 use crate::model::LoadedModel;
+use crate::util::hash::hex_sha256;
 
 /// Bumped when the probe could rate the same request differently.
 pub const PROBE_VERSION: u32 = 1;

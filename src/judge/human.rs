@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Judge, JudgeInfo, JudgeInput, Label, Verdict};
 use crate::error::{Error, Result};
-use crate::model::template::hex_sha256;
+use crate::util::hash::hex_sha256;
+use crate::util::records::{map_csv, map_jsonl, Fields};
 
 /// One labelled answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,9 +79,6 @@ fn parse_label(value: &str) -> Option<Label> {
     }
 }
 
-/// Fields of one record, by column name.
-pub(crate) type Fields = Vec<(String, String)>;
-
 fn record_from(fields: &Fields, line: usize) -> std::result::Result<LabelRecord, String> {
     let get = |name: &str| -> Option<&str> {
         fields
@@ -128,132 +126,6 @@ fn record_from(fields: &Fields, line: usize) -> std::result::Result<LabelRecord,
         ));
     }
     Ok(record)
-}
-
-/// Split CSV text into records of fields (RFC 4180: quoted fields may hold commas, doubled
-/// quotes and line breaks), each with the line it starts on.
-pub(crate) fn csv_records(text: &str) -> std::result::Result<Vec<(usize, Vec<String>)>, String> {
-    let mut records = Vec::new();
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut line = 1;
-    let mut start_line = 1;
-    let mut chars = text.chars().peekable();
-    let mut at_field_start = true;
-    while let Some(c) = chars.next() {
-        if quoted {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                '"' => quoted = false,
-                '\n' => {
-                    line += 1;
-                    field.push(c);
-                }
-                _ => field.push(c),
-            }
-            continue;
-        }
-        match c {
-            '"' if at_field_start => {
-                quoted = true;
-                at_field_start = false;
-            }
-            ',' => {
-                fields.push(std::mem::take(&mut field));
-                at_field_start = true;
-            }
-            '\r' => {}
-            '\n' => {
-                fields.push(std::mem::take(&mut field));
-                if fields.iter().any(|f| !f.trim().is_empty()) {
-                    records.push((start_line, std::mem::take(&mut fields)));
-                }
-                fields.clear();
-                line += 1;
-                start_line = line;
-                at_field_start = true;
-            }
-            _ => {
-                field.push(c);
-                at_field_start = false;
-            }
-        }
-    }
-    if quoted {
-        return Err(format!("line {start_line}: a quoted field is never closed"));
-    }
-    fields.push(field);
-    if fields.iter().any(|f| !f.trim().is_empty()) {
-        records.push((start_line, fields));
-    }
-    Ok(records)
-}
-
-/// Read a CSV file with a header row into one value per data row: the header is trimmed,
-/// lower-cased and must name `required`; each row must have as many fields as the header.
-/// Shared by label files and answers files.
-pub(crate) fn map_csv<T>(
-    text: &str,
-    required: &str,
-    example_header: &str,
-    mut record: impl FnMut(&Fields, usize) -> std::result::Result<T, String>,
-) -> std::result::Result<Vec<T>, String> {
-    let mut rows = csv_records(text)?.into_iter();
-    let Some((_, header)) = rows.next() else {
-        return Err(format!(
-            "the file is empty (expected a header row such as {example_header})"
-        ));
-    };
-    let header: Vec<String> = header
-        .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}').to_lowercase())
-        .collect();
-    if !header.iter().any(|h| h == required) {
-        return Err(format!(
-            "line 1: the header has no `{required}` column (found {})",
-            header.join(", ")
-        ));
-    }
-    rows.map(|(line, values)| {
-        if values.len() != header.len() {
-            return Err(format!(
-                "line {line}: {} fields, but the header has {}",
-                values.len(),
-                header.len()
-            ));
-        }
-        record(&header.iter().cloned().zip(values).collect(), line)
-    })
-    .collect()
-}
-
-/// Read JSON lines (blank lines skipped) into one value per object, with 1-based line numbers.
-/// Shared by label files and answers files.
-pub(crate) fn map_jsonl<T>(
-    text: &str,
-    mut record: impl FnMut(
-        &serde_json::Map<String, serde_json::Value>,
-        usize,
-    ) -> std::result::Result<T, String>,
-) -> std::result::Result<Vec<T>, String> {
-    let mut records = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let value: serde_json::Value =
-            serde_json::from_str(raw).map_err(|e| format!("line {line}: invalid JSON: {e}"))?;
-        let Some(object) = value.as_object() else {
-            return Err(format!("line {line}: expected a JSON object"));
-        };
-        records.push(record(object, line)?);
-    }
-    Ok(records)
 }
 
 fn parse_csv(text: &str) -> std::result::Result<Vec<LabelRecord>, String> {
@@ -344,8 +216,8 @@ impl HumanJudge {
     pub fn from_file(path: &Path) -> Result<Self> {
         let labels = HumanLabels::from_file(path)?;
         let info = JudgeInfo {
-            id: "human".into(),
-            kind: "human".into(),
+            id: super::HUMAN_ID.into(),
+            kind: super::JudgeKind::Human,
             spec: format!("human:{}", path.display()),
             fingerprint: format!("human:{}", labels.sha256),
             ..JudgeInfo::default()

@@ -18,8 +18,9 @@ use super::template::{JudgeTemplate, PromptFormat, PromptVars};
 use super::{Judge, JudgeInfo, JudgeInput, JudgeSettings, Label, Verdict};
 use crate::error::{Error, Result};
 use crate::generate::{self, Completion, Event, GenerationSettings, Probe, PromptPrefix, Request};
-use crate::model::template::{conversation, hex_sha256};
+use crate::model::template::conversation;
 use crate::model::{self, LoadOptions, LoadedModel, ModelSpec};
+use crate::util::hash::hex_sha256;
 
 /// Below this much probability on a probe's classes, the judge was not answering in the
 /// expected words and its probability cannot be read.
@@ -264,7 +265,7 @@ impl ModelJudge {
         );
         let info = JudgeInfo {
             id: spec.id(),
-            kind: spec.kind().into(),
+            kind: spec.kind(),
             spec: spec.to_string(),
             fingerprint,
             model: Some(model.fingerprint.id.clone()),

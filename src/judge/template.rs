@@ -25,7 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use super::parse::Parser;
 use crate::error::{Error, Result};
-use crate::model::template::{check_output_size, hex_sha256, sandbox};
+use crate::model::template::{check_output_size, sandbox};
+use crate::util::hash::hex_sha256;
 
 /// How a rendered template reaches the judge model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

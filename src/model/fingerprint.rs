@@ -61,7 +61,7 @@ impl Fingerprint {
             h.update([0]);
             h.update(t.as_bytes());
         }
-        let id = super::template::hex(&h.finalize());
+        let id = crate::util::hash::hex(&h.finalize());
         Self {
             files,
             revision,
@@ -148,14 +148,8 @@ impl HashCache {
     fn save(&self) {
         // The cache is an optimisation: failing to write it only costs a re-hash next time.
         let Some(file) = &self.file else { return };
-        if let Some(dir) = file.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let tmp = file.with_extension(format!("tmp{}", std::process::id()));
         if let Ok(text) = serde_json::to_string(&self.entries) {
-            if std::fs::write(&tmp, text).is_ok() {
-                let _ = std::fs::rename(&tmp, file);
-            }
+            let _ = crate::util::write_atomic(file, text.as_bytes());
         }
     }
 }
@@ -172,7 +166,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(super::template::hex(&hasher.finalize()))
+    Ok(crate::util::hash::hex(&hasher.finalize()))
 }
 
 #[cfg(test)]

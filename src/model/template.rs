@@ -2,8 +2,8 @@
 //! minijinja with a fuel limit and an output-size cap, so a hostile template cannot hang or
 //! exhaust the machine.
 
+use crate::util::hash::hex_sha256;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
@@ -158,16 +158,6 @@ pub(crate) fn check_output_size(rendered: &str, what: &str) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Lower-case hex SHA-256 of some bytes.
-pub fn hex_sha256(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-/// Lower-case hex of a digest.
-pub fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The messages for one prompt: an optional system prompt, then the user turns. Earlier

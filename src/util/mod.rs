@@ -1,0 +1,9 @@
+//! Small helpers every room uses and none owns: hashing, atomic file writes, and reading
+//! CSV / JSON-lines record files.
+
+pub mod atomic;
+pub mod hash;
+pub mod records;
+
+pub use atomic::write_atomic;
+pub use hash::{hex, hex_sha256, short_hash};
