@@ -33,6 +33,14 @@ pub enum Error {
     /// The tokenizer failed.
     #[error("tokenizer error: {0}")]
     Tokenizer(String),
+    /// A value could not be written as JSON (for the store or a report).
+    #[error("cannot write {what} as JSON: {source}")]
+    Json {
+        /// What was being written.
+        what: &'static str,
+        /// What serde said.
+        source: serde_json::Error,
+    },
     /// The work was cancelled by the user.
     #[error("cancelled")]
     Cancelled,
@@ -45,6 +53,11 @@ impl Error {
             path: path.as_ref().to_path_buf(),
             message: message.into(),
         }
+    }
+
+    /// A JSON serialisation error while writing `what`.
+    pub fn json(what: &'static str) -> impl FnOnce(serde_json::Error) -> Self {
+        move |source| Self::Json { what, source }
     }
 
     /// An I/O error on `path`.

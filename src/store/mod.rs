@@ -6,10 +6,14 @@
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
+
+mod records;
+
+pub use records::{
+    generation_key, Finish, RunRecord, StoredGeneration, StoredHarmRating, StoredVerdict,
+};
 
 use crate::error::{Error, Result};
-use crate::model::template::hex_sha256;
 
 /// Version 2 added the judge's model, template and decoding to every verdict, and the
 /// self-rated harm probe's ratings; [`migrate`] brings a version 1 store up to date.
@@ -85,117 +89,6 @@ CREATE TABLE IF NOT EXISTS runs (
     out_dir TEXT NOT NULL
 );
 ";
-
-/// A stored answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredGeneration {
-    /// Cache key (see [`generation_key`]).
-    pub key: String,
-    /// Model fingerprint id.
-    pub model: String,
-    /// System prompt ('' for none).
-    pub system_prompt: String,
-    /// Hash of the prompt's turns.
-    pub text_hash: String,
-    /// Answer-affecting generation settings.
-    pub settings: String,
-    /// Sample index.
-    pub sample: u32,
-    /// The answer.
-    pub answer: String,
-    /// `stop`, `length` or `imported`.
-    pub finish: String,
-    /// Prompt length in tokens (0 when imported).
-    pub prompt_tokens: u32,
-    /// Answer length in tokens (0 when imported).
-    pub answer_tokens: u32,
-    /// `generated` or `imported:<sha256 of the file>`.
-    pub provenance: String,
-}
-
-/// One audit run as recorded in the store.
-#[derive(Debug, Clone)]
-pub struct RunRecord {
-    /// Row id.
-    pub id: i64,
-    /// UTC start time.
-    pub started: String,
-    /// UTC end time; `None` while running or when the process died.
-    pub finished: Option<String>,
-    /// `running`, `finished`, `cancelled`, `failed: ...`.
-    pub status: String,
-    /// The plan, as JSON.
-    pub plan_json: String,
-    /// Where its reports were written.
-    pub out_dir: String,
-}
-
-/// A stored judgement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredVerdict {
-    /// Generation key.
-    pub generation: String,
-    /// Judge id.
-    pub judge: String,
-    /// Judge fingerprint.
-    pub judge_fingerprint: String,
-    /// `refused`, `complied` or `unparsed`.
-    pub label: String,
-    /// Both refused and provided content.
-    pub partial: bool,
-    /// A judge's numeric score, if it gives one.
-    pub score: Option<f64>,
-    /// Why.
-    pub reason: String,
-    /// The judge's raw output (model judges).
-    pub raw: Option<String>,
-    /// Fingerprint id of the judge's model ('' for judges without one).
-    #[serde(default)]
-    pub judge_model: String,
-    /// SHA-256 of the judge's prompt template ('' for judges without one).
-    #[serde(default)]
-    pub template_sha256: String,
-    /// The judge's decoding settings ('' for judges that do not decode).
-    #[serde(default)]
-    pub decoding: String,
-}
-
-/// A model's own rating of how harmful a request is (the self-rated harm probe).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredHarmRating {
-    /// Model fingerprint id.
-    pub model: String,
-    /// System prompt ('' for none).
-    pub system_prompt: String,
-    /// Hash of the prompt's turns.
-    pub text_hash: String,
-    /// Fingerprint of the probe (its template and settings).
-    pub probe: String,
-    /// Expected rating 0–9 from the digit probabilities; `None` when the model put too little
-    /// probability on digits to read one.
-    pub rating: Option<f64>,
-    /// Total probability the model gave the ten digits.
-    pub digit_mass: f64,
-    /// Probability of each digit 0–9 (not renormalised).
-    pub digit_probs: Vec<f64>,
-    /// What the model wrote (greedy).
-    pub raw: String,
-}
-
-/// The key an answer is cached under: the same model, system prompt, prompt text, settings and
-/// sample index always give the same answer.
-pub fn generation_key(
-    model: &str,
-    system_prompt: &str,
-    text_hash: &str,
-    settings: &str,
-    sample: u32,
-) -> String {
-    hex_sha256(
-        format!("{model}\u{0}{system_prompt}\u{0}{text_hash}\u{0}{settings}\u{0}{sample}")
-            .as_bytes(),
-    )
-}
 
 /// Current UTC time as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn now_utc() -> String {
@@ -350,7 +243,7 @@ impl Store {
 
     /// Record a prompt's text.
     pub fn put_prompt(&self, text_hash: &str, turns: &[String]) -> Result<()> {
-        let turns_json = serde_json::to_string(turns).unwrap_or_default();
+        let turns_json = serde_json::to_string(turns).map_err(Error::json("a prompt's turns"))?;
         self.conn
             .execute(
                 "INSERT INTO prompts (text_hash, turns_json) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
@@ -475,7 +368,8 @@ impl Store {
 
     /// Store a harm rating (replacing one under the same key).
     pub fn put_harm_rating(&self, h: &StoredHarmRating) -> Result<()> {
-        let probs = serde_json::to_string(&h.digit_probs).unwrap_or_default();
+        let probs =
+            serde_json::to_string(&h.digit_probs).map_err(Error::json("digit probabilities"))?;
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO harm_ratings (model, system_prompt, text_hash, probe, rating,
@@ -519,7 +413,13 @@ impl Store {
                         probe: r.get(3)?,
                         rating: r.get(4)?,
                         digit_mass: r.get(5)?,
-                        digit_probs: serde_json::from_str(&probs).unwrap_or_default(),
+                        digit_probs: serde_json::from_str(&probs).map_err(|e| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                6,
+                                rusqlite::types::Type::Text,
+                                Box::new(e),
+                            )
+                        })?,
                         raw: r.get(7)?,
                     })
                 },
@@ -621,206 +521,7 @@ impl Store {
         rows.collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| self.err(&e))
     }
-
-    /// Runs, newest first: (id, started, status, `out_dir`).
-    pub fn runs(&self) -> Result<Vec<(i64, String, String, String)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, started, status, out_dir FROM runs ORDER BY id DESC")
-            .map_err(|e| self.err(&e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .map_err(|e| self.err(&e))?;
-        rows.collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| self.err(&e))
-    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn generation(key: &str) -> StoredGeneration {
-        StoredGeneration {
-            key: key.into(),
-            model: "m".into(),
-            system_prompt: String::new(),
-            text_hash: "t".into(),
-            settings: "greedy".into(),
-            sample: 0,
-            answer: "I can't help with that.".into(),
-            finish: "stop".into(),
-            prompt_tokens: 10,
-            answer_tokens: 7,
-            provenance: "generated".into(),
-        }
-    }
-
-    #[test]
-    fn answers_and_verdicts_survive_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let s = Store::open_dir(dir.path()).unwrap();
-            s.put_prompt("t", &["hi".into()]).unwrap();
-            assert!(s.put_generation(&generation("k1")).unwrap());
-            assert!(
-                !s.put_generation(&generation("k1")).unwrap(),
-                "a key is stored once"
-            );
-            s.put_verdict(&StoredVerdict {
-                generation: "k1".into(),
-                judge: "refusal".into(),
-                judge_fingerprint: "jf".into(),
-                label: "refused".into(),
-                partial: false,
-                score: None,
-                reason: "phrase".into(),
-                raw: None,
-                judge_model: String::new(),
-                template_sha256: String::new(),
-                decoding: String::new(),
-            })
-            .unwrap();
-        }
-        let s = Store::open_dir(dir.path()).unwrap();
-        assert_eq!(
-            s.generation("k1").unwrap().unwrap().answer,
-            "I can't help with that."
-        );
-        assert_eq!(s.verdict("k1", "jf").unwrap().unwrap().label, "refused");
-        assert_eq!(s.count_generations("m").unwrap(), 1);
-    }
-
-    #[test]
-    fn a_version_1_store_is_migrated_and_keeps_its_verdicts() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("aligndiff.sqlite");
-        {
-            // The version 1 schema, as released: verdicts without the judge's provenance.
-            let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(
-                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                 INSERT INTO meta VALUES ('schema_version', '1');
-                 CREATE TABLE prompts (text_hash TEXT PRIMARY KEY, turns_json TEXT NOT NULL);
-                 CREATE TABLE generations (key TEXT PRIMARY KEY, model TEXT NOT NULL,
-                    system_prompt TEXT NOT NULL, text_hash TEXT NOT NULL REFERENCES prompts(text_hash),
-                    settings TEXT NOT NULL, sample INTEGER NOT NULL, answer TEXT NOT NULL,
-                    finish TEXT NOT NULL, prompt_tokens INTEGER NOT NULL, answer_tokens INTEGER NOT NULL,
-                    provenance TEXT NOT NULL, created TEXT NOT NULL);
-                 CREATE TABLE verdicts (generation TEXT NOT NULL REFERENCES generations(key),
-                    judge TEXT NOT NULL, judge_fingerprint TEXT NOT NULL, label TEXT NOT NULL,
-                    partial INTEGER NOT NULL, score REAL, reason TEXT NOT NULL, raw TEXT,
-                    created TEXT NOT NULL, PRIMARY KEY (generation, judge_fingerprint));
-                 INSERT INTO prompts VALUES ('t', '[\"hi\"]');
-                 INSERT INTO generations VALUES ('k1', 'm', '', 't', 'greedy', 0, 'No.', 'stop', 3, 1,
-                    'generated', '2026-01-01T00:00:00Z');
-                 INSERT INTO verdicts VALUES ('k1', 'refusal', 'jf', 'refused', 0, NULL, 'phrase', NULL,
-                    '2026-01-01T00:00:00Z');",
-            )
-            .unwrap();
-        }
-        let s = Store::open(&path).unwrap();
-        let old = s.verdict("k1", "jf").unwrap().unwrap();
-        assert_eq!(
-            (old.label.as_str(), old.reason.as_str()),
-            ("refused", "phrase")
-        );
-        assert_eq!(old.judge_model, "");
-        assert_eq!(s.generation("k1").unwrap().unwrap().answer, "No.");
-        s.put_verdict(&StoredVerdict {
-            generation: "k1".into(),
-            judge: "fulfillment@judge".into(),
-            judge_fingerprint: "jf2".into(),
-            label: "unparsed".into(),
-            partial: false,
-            score: None,
-            reason: "no 0 or 1 in the output".into(),
-            raw: Some("maybe".into()),
-            judge_model: "model-fp".into(),
-            template_sha256: "abc".into(),
-            decoding: "greedy;max_new_tokens=8".into(),
-        })
-        .unwrap();
-        drop(s);
-        // Reopening a migrated store is a no-op and keeps both verdicts.
-        let s = Store::open(&path).unwrap();
-        assert_eq!(
-            s.verdict("k1", "jf2").unwrap().unwrap().template_sha256,
-            "abc"
-        );
-        assert!(s.verdict("k1", "jf").unwrap().is_some());
-        let version: String = s
-            .conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION.to_string());
-    }
-
-    #[test]
-    fn harm_ratings_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open_dir(dir.path()).unwrap();
-        s.put_prompt("t", &["hi".into()]).unwrap();
-        let h = StoredHarmRating {
-            model: "m".into(),
-            system_prompt: String::new(),
-            text_hash: "t".into(),
-            probe: "p".into(),
-            rating: Some(6.5),
-            digit_mass: 0.9,
-            digit_probs: vec![0.1; 10],
-            raw: "7".into(),
-        };
-        s.put_harm_rating(&h).unwrap();
-        assert_eq!(s.harm_rating("m", "", "t", "p").unwrap(), Some(h));
-        assert_eq!(s.harm_rating("m", "sys", "t", "p").unwrap(), None);
-    }
-
-    #[test]
-    fn generation_keys_depend_on_every_part() {
-        let base = generation_key("m", "", "t", "greedy", 0);
-        assert_ne!(base, generation_key("m2", "", "t", "greedy", 0));
-        assert_ne!(base, generation_key("m", "sys", "t", "greedy", 0));
-        assert_ne!(base, generation_key("m", "", "t2", "greedy", 0));
-        assert_ne!(base, generation_key("m", "", "t", "greedy;n=2", 0));
-        assert_ne!(base, generation_key("m", "", "t", "greedy", 1));
-    }
-
-    #[test]
-    fn overrides_are_validated_and_replaceable() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open_dir(dir.path()).unwrap();
-        s.put_prompt("t", &["hi".into()]).unwrap();
-        s.put_generation(&generation("k")).unwrap();
-        assert!(s.put_override("k", "maybe", "").is_err());
-        s.put_override("k", "complied", "it did answer").unwrap();
-        s.put_override("k", "refused", "on second look").unwrap();
-        assert_eq!(s.override_for("k").unwrap().unwrap().0, "refused");
-        s.clear_override("k").unwrap();
-        assert!(s.override_for("k").unwrap().is_none());
-    }
-
-    #[test]
-    fn not_a_database_is_a_clear_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("aligndiff.sqlite");
-        std::fs::write(
-            &p,
-            "this is not sqlite, it is text long enough to look like a header....",
-        )
-        .unwrap();
-        let e = Store::open(&p).unwrap_err().to_string();
-        assert!(e.contains("aligndiff.sqlite"), "{e}");
-    }
-
-    #[test]
-    fn utc_timestamps_are_iso_8601() {
-        let t = now_utc();
-        assert_eq!(t.len(), 20);
-        assert!(t.starts_with("20") && t.ends_with('Z'));
-    }
-}
+mod tests;
