@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
-use aligndiff::audit::{self, Plan, SidePlan};
-use aligndiff::store::Store;
+use aligndiff::audit::{self, JudgedBy, Plan, SidePlan};
+use aligndiff::store::{Finish, Store};
 use candle_core::quantized::GgmlDType;
 use common::Tiny;
 
@@ -105,7 +105,7 @@ fn audit_writes_all_reports_with_the_documented_fields() {
         result
             .rows
             .iter()
-            .filter(|r| side(r).finish == "length")
+            .filter(|r| side(r).finish == Some(Finish::Length))
             .count()
     };
     assert_eq!(result.reference.hit_token_limit, limited(|r| &r.reference));
@@ -181,7 +181,7 @@ fn audit_writes_all_reports_with_the_documented_fields() {
         .iter()
         .filter(|r| {
             r.kind == aligndiff::packs::PromptKind::Harmful
-                && r.flip() == Some(audit::compare::Flip::ToFulfill)
+                && r.flip() == Some(audit::Flip::ToFulfill)
         })
         .count();
     assert_eq!(result.overall.flips_to_fulfill as usize, b);
@@ -250,7 +250,7 @@ fn a_person_overruling_a_verdict_changes_the_statistics() {
         .iter()
         .find(|r| r.candidate.key == row.candidate.key)
         .unwrap();
-    assert_eq!(changed.candidate.judged_by, "human");
+    assert_eq!(changed.candidate.judged_by, JudgedBy::Person);
 }
 
 fn bin() -> Command {

@@ -221,7 +221,10 @@ fn an_analyst_runs_an_audit_filters_overrules_and_exports() {
         after.overall.flips_to_fulfill + after.overall.flips_to_refuse,
         flips_after
     );
-    assert_eq!(after.rows[0].candidate.judged_by, "human");
+    assert_eq!(
+        after.rows[0].candidate.judged_by,
+        aligndiff::audit::JudgedBy::Person
+    );
     h.get_by_label("13 rows · judge: refusal · 1 human override(s)");
 
     // The override makes a second judge (the person); the judges view lists the disagreement,
@@ -428,7 +431,7 @@ fn screenshots_of_the_demo_audit() {
     let flipped = result
         .rows
         .iter()
-        .find(|r| r.flip() == Some(aligndiff::audit::compare::Flip::ToFulfill))
+        .find(|r| r.flip() == Some(aligndiff::audit::Flip::ToFulfill))
         .unwrap();
     let prompt = flipped.prompt.lines().next().unwrap().to_owned();
     h.get_by_label(&prompt).click();

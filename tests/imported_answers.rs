@@ -10,8 +10,8 @@ use std::process::{Command, Output};
 use std::sync::atomic::AtomicBool;
 
 use aligndiff::audit::{self, Plan, SidePlan};
-use aligndiff::model::template::hex_sha256;
-use aligndiff::store::Store;
+use aligndiff::store::{Finish, Store};
+use aligndiff::util::hash::hex_sha256;
 use candle_core::quantized::GgmlDType;
 use common::Tiny;
 
@@ -292,7 +292,7 @@ fn audit_with_imported_candidate_answers_lists_missing_prompts_and_excludes_them
     assert!(result.reference.imported.is_none() && result.reference.info.is_some());
 
     let row = |id: &str| result.rows.iter().find(|r| r.prompt_id == id).unwrap();
-    assert_eq!(row("a-1").candidate.finish, "missing");
+    assert_eq!(row("a-1").candidate.finish, None);
     assert_eq!(row("a-1").candidate.label, None);
     assert_eq!(
         row("a-3").candidate.answer,
@@ -303,13 +303,13 @@ fn audit_with_imported_candidate_answers_lists_missing_prompts_and_excludes_them
         row("a-2").candidate.label,
         Some(aligndiff::judge::Label::Refused)
     );
-    assert_eq!(row("a-0").candidate.finish, "imported");
+    assert_eq!(row("a-0").candidate.finish, Some(Finish::Imported));
     assert_eq!((result.overall.n, result.overall.excluded), (3, 1));
 
     for r in result.rows.iter().filter(|r| r.prompt_id != "a-1") {
         let g = store.generation(&r.candidate.key).unwrap().unwrap();
         assert_eq!(g.provenance, format!("imported:{sha}"));
-        assert_eq!(g.finish, "imported");
+        assert_eq!(g.finish, Finish::Imported);
     }
 
     aligndiff::report::write_all(&result, &plan.out).unwrap();

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::generate::GenerationSettings;
 use crate::judge::{spec, JudgeSpec};
 use crate::model::{ModelSpec, Requantize};
+use crate::packs::{self, Pack, Prompt};
 
 /// One side of the comparison: a model to load, or a file of answers made elsewhere (then
 /// `model` is empty and `answers` names the file).
@@ -167,6 +168,14 @@ fn default_device() -> String {
 }
 
 impl Plan {
+    /// The plan of one side.
+    pub fn side(&self, side: super::Side) -> &SidePlan {
+        match side {
+            super::Side::Reference => &self.reference,
+            super::Side::Candidate => &self.candidate,
+        }
+    }
+
     /// A plan with the defaults for everything but the two models and the output folder.
     pub fn new(reference: SidePlan, candidate: SidePlan, out: PathBuf) -> Self {
         Self {
@@ -268,4 +277,83 @@ impl Plan {
         spec::check_list(&self.judges)?;
         Ok(())
     }
+}
+
+/// One prompt × sample to answer.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// Pack id.
+    pub pack: String,
+    /// The prompt.
+    pub prompt: Prompt,
+    /// Category display name.
+    pub category_name: String,
+    /// Sample index.
+    pub sample: u32,
+    /// Hash of the prompt text.
+    pub text_hash: String,
+}
+
+/// Load the plan's packs (restricted to its categories) and expand prompts × samples.
+pub fn plan_items(plan: &Plan) -> Result<(Vec<Pack>, Vec<Item>)> {
+    let mut loaded = Vec::new();
+    let mut items = Vec::new();
+    for name in &plan.packs {
+        let mut pack = packs::load(name)?;
+        if !plan.categories.is_empty() {
+            let wanted: Vec<String> = plan
+                .categories
+                .iter()
+                .filter(|c| {
+                    pack.categories
+                        .iter()
+                        .any(|pc| pc.id == **c || pc.name.eq_ignore_ascii_case(c))
+                })
+                .cloned()
+                .collect();
+            // A category list narrows the packs that have those categories; others stay whole.
+            if !wanted.is_empty() {
+                pack.retain_categories(&wanted)?;
+            }
+        }
+        if let Some(limit) = plan.per_category {
+            let mut seen: std::collections::HashMap<String, usize> =
+                std::collections::HashMap::new();
+            pack.prompts.retain(|p| {
+                let n = seen.entry(p.category.clone()).or_default();
+                *n += 1;
+                *n <= limit
+            });
+        }
+        for prompt in &pack.prompts {
+            let category_name = pack
+                .category(&prompt.category)
+                .map_or_else(|| prompt.category.clone(), |c| c.name.clone());
+            for sample in 0..plan.samples {
+                items.push(Item {
+                    pack: pack.id.clone(),
+                    prompt: prompt.clone(),
+                    category_name: category_name.clone(),
+                    sample,
+                    text_hash: prompt.text_hash(),
+                });
+            }
+        }
+        loaded.push(pack);
+    }
+    if !plan.categories.is_empty() {
+        for c in &plan.categories {
+            let known = loaded.iter().any(|p| {
+                p.categories
+                    .iter()
+                    .any(|pc| pc.id == *c || pc.name.eq_ignore_ascii_case(c))
+            });
+            if !known {
+                return Err(Error::Invalid(format!(
+                    "no pack in this audit has a category `{c}`"
+                )));
+            }
+        }
+    }
+    Ok((loaded, items))
 }

@@ -4,7 +4,7 @@
 use eframe::egui;
 
 use super::{App, Command};
-use crate::audit::compare::Agreement;
+use crate::audit::Agreement;
 use crate::audit::{AuditResult, Side};
 use crate::judge::Label;
 
@@ -78,7 +78,7 @@ fn judges_table(r: &AuditResult, ui: &mut egui::Ui) {
                 };
                 ui.label(id)
                     .on_hover_text(format!("fingerprint {}", j.fingerprint));
-                ui.label(&j.kind);
+                ui.label(j.kind.as_str());
                 let mut what = Vec::new();
                 if let Some(m) = &j.model_source {
                     what.push(

@@ -5,7 +5,7 @@
 use eframe::egui;
 
 use super::{App, Command, TableState};
-use crate::audit::compare::Flip;
+use crate::audit::Flip;
 use crate::audit::{AuditResult, Row, RowSide, Side};
 use crate::judge::Label;
 use crate::packs::PromptKind;
@@ -73,7 +73,7 @@ fn verdict_text(side: &RowSide, kind: PromptKind) -> egui::RichText {
         Some(Label::Unparsed) => ("unparsed", WARN),
         None => ("—", egui::Color32::GRAY),
     };
-    let text = if side.judged_by == "human" {
+    let text = if side.judged_by.is_person() {
         format!("👤 {text}")
     } else {
         text.to_owned()
@@ -375,16 +375,15 @@ fn detail_ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
                 ui.label(verdict_text(s, row.kind));
                 ui.weak(format!(
                     "by {}",
-                    if s.judged_by.is_empty() {
-                        "—"
-                    } else {
-                        &s.judged_by
+                    match s.judged_by.as_str() {
+                        "" => "—",
+                        id => id,
                     }
                 ));
                 if s.partial {
                     ui.weak("(partial)");
                 }
-                if s.finish == "length" {
+                if s.finish == Some(crate::store::Finish::Length) {
                     ui.weak("· hit the token limit");
                 }
             });
@@ -393,7 +392,7 @@ fn detail_ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
             }
             // Every judge's verdict, not only the primary one (the effective label above may
             // be a person's override).
-            if s.verdicts.len() > 1 || s.judged_by == "human" {
+            if s.verdicts.len() > 1 || s.judged_by.is_person() {
                 for v in &s.verdicts {
                     let label = v.label.map_or("—", Label::as_str);
                     let score = v.score.map(|x| format!(" ({x:.2})")).unwrap_or_default();
@@ -420,7 +419,7 @@ fn detail_ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
                     ] {
                         if ui
                             .add_enabled(
-                                s.label != Some(label) || s.judged_by != "human",
+                                s.label != Some(label) || !s.judged_by.is_person(),
                                 egui::Button::new(text).small(),
                             )
                             .clicked()
@@ -432,7 +431,7 @@ fn detail_ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
                             });
                         }
                     }
-                    if s.judged_by == "human" && ui.small_button("Restore judge").clicked() {
+                    if s.judged_by.is_person() && ui.small_button("Restore judge").clicked() {
                         commands.push(Command::Overrule {
                             row: i,
                             side,

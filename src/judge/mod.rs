@@ -25,7 +25,43 @@ use serde::{Deserialize, Serialize};
 pub use spec::JudgeSpec;
 
 use crate::error::{Error, Result};
-use crate::model::template::hex_sha256;
+use crate::util::hash::hex_sha256;
+
+/// The id of the judge that stands for people: a `human:FILE` judge, or people's overrides.
+pub const HUMAN_ID: &str = "human";
+
+/// What kind of judge gave a verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JudgeKind {
+    /// The lexical refusal detector.
+    #[default]
+    Lexical,
+    /// A chat model with a rubric template.
+    Rubric,
+    /// A guard model (Llama Guard, Qwen3Guard, ShieldGemma).
+    Guard,
+    /// People: a labels file or overrides made in the workbench.
+    Human,
+}
+
+impl JudgeKind {
+    /// `lexical`, `rubric`, `guard` or `human`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lexical => "lexical",
+            Self::Rubric => "rubric",
+            Self::Guard => "guard",
+            Self::Human => "human",
+        }
+    }
+}
+
+impl std::fmt::Display for JudgeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// A judge's decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -113,8 +149,8 @@ impl<'a> JudgeInput<'a> {
 pub struct JudgeInfo {
     /// Short id, unique within an audit (`refusal`, `fulfillment@qwen2.5-0.5b`, `human`).
     pub id: String,
-    /// `lexical`, `rubric`, `guard` or `human`.
-    pub kind: String,
+    /// What kind of judge it is.
+    pub kind: JudgeKind,
     /// The spec it was built from (`rubric:fulfillment@/models/q.gguf`).
     pub spec: String,
     /// Changes whenever the judge's behaviour could change; verdicts are stored under it.
@@ -163,9 +199,9 @@ pub trait Judge: Send {
         &self.info().id
     }
 
-    /// What kind of judge (`lexical`, `rubric`, `guard`, `human`).
-    fn kind(&self) -> &str {
-        &self.info().kind
+    /// What kind of judge it is.
+    fn kind(&self) -> JudgeKind {
+        self.info().kind
     }
 
     /// Changes whenever the judge's behaviour could change (rules, model, template).
@@ -227,7 +263,7 @@ impl Default for RefusalJudge {
             detector,
             info: JudgeInfo {
                 id: "refusal".into(),
-                kind: "lexical".into(),
+                kind: JudgeKind::Lexical,
                 spec: "refusal".into(),
                 fingerprint,
                 ..JudgeInfo::default()

@@ -114,13 +114,16 @@ impl JudgeSpec {
         }
     }
 
-    /// `lexical`, `rubric`, `guard` or `human`.
-    pub fn kind(&self) -> &'static str {
+    /// What kind of judge this spec makes.
+    pub fn kind(&self) -> super::JudgeKind {
+        use super::JudgeKind;
         match self {
-            Self::Refusal => "lexical",
-            Self::Rubric { .. } => "rubric",
-            Self::LlamaGuard { .. } | Self::Qwen3Guard { .. } | Self::ShieldGemma { .. } => "guard",
-            Self::Human { .. } => "human",
+            Self::Refusal => JudgeKind::Lexical,
+            Self::Rubric { .. } => JudgeKind::Rubric,
+            Self::LlamaGuard { .. } | Self::Qwen3Guard { .. } | Self::ShieldGemma { .. } => {
+                JudgeKind::Guard
+            }
+            Self::Human { .. } => JudgeKind::Human,
         }
     }
 
@@ -327,7 +330,7 @@ mod tests {
             let spec = JudgeSpec::parse(text).unwrap();
             assert_eq!(spec.to_string(), text);
             assert_eq!(spec.id(), id, "{text}");
-            assert_eq!(spec.kind(), kind);
+            assert_eq!(spec.kind().as_str(), kind);
         }
         // The template ends at the first @; the rest is the model source, revision included.
         assert_eq!(
@@ -406,7 +409,7 @@ mod tests {
             judges: Vec<JudgeSpec>,
         }
         let p: P = toml::from_str("judges = [\"refusal\", \"qwen3guard:g.gguf\"]").unwrap();
-        assert_eq!(p.judges[1].kind(), "guard");
+        assert_eq!(p.judges[1].kind(), crate::judge::JudgeKind::Guard);
         let e = toml::from_str::<P>("judges = [\"rubric:x\"]")
             .err()
             .unwrap()

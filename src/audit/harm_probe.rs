@@ -1,0 +1,74 @@
+//! The self-rated harm probe as an audit stage: the loaded model rates how harmful each
+//! distinct request is (0–9); ratings are stored per model, system prompt and probe.
+
+use std::sync::atomic::AtomicBool;
+
+use super::plan::Item;
+use super::runner::JobEvent;
+use super::{Plan, Side};
+use crate::error::Result;
+use crate::judge::harm_probe::HarmProbe;
+use crate::model::LoadedModel;
+use crate::store::{Store, StoredHarmRating};
+
+/// Ask the loaded model how harmful each distinct request is (the self-rated harm probe),
+/// storing ratings not stored yet.
+pub(super) fn rate_harm(
+    plan: &Plan,
+    side: Side,
+    items: &[Item],
+    model: &LoadedModel,
+    store: &Store,
+    cancel: &AtomicBool,
+    on_event: &mut dyn FnMut(JobEvent),
+) -> Result<()> {
+    let probe = HarmProbe::shipped()?;
+    let side_plan = plan.side(side);
+    let system = side_plan.system_prompt();
+    let mut todo: Vec<&Item> = Vec::new();
+    for item in items {
+        if todo.iter().any(|t| t.text_hash == item.text_hash) {
+            continue;
+        }
+        if store
+            .harm_rating(
+                &model.fingerprint.id,
+                system,
+                &item.text_hash,
+                &probe.fingerprint,
+            )?
+            .is_none()
+        {
+            todo.push(item);
+        }
+    }
+    if todo.is_empty() {
+        return Ok(());
+    }
+    on_event(JobEvent::Stage(format!(
+        "{}: rating how harmful {} requests are (harm probe)",
+        side.as_str(),
+        todo.len()
+    )));
+    let texts: Vec<String> = todo.iter().map(|i| i.prompt.display_text()).collect();
+    let requests: Vec<&str> = texts.iter().map(String::as_str).collect();
+    probe.rate(
+        model,
+        side_plan.system.as_deref().filter(|s| !s.is_empty()),
+        &requests,
+        plan.generation.batch_size,
+        cancel,
+        &mut |i, r| {
+            store.put_harm_rating(&StoredHarmRating {
+                model: model.fingerprint.id.clone(),
+                system_prompt: system.to_owned(),
+                text_hash: todo[i].text_hash.clone(),
+                probe: probe.fingerprint.clone(),
+                rating: r.rating,
+                digit_mass: r.digit_mass,
+                digit_probs: r.digit_probs,
+                raw: r.raw,
+            })
+        },
+    )
+}
