@@ -2,12 +2,9 @@
 
 use std::fmt::Write;
 
-use super::{
-    agreement_cells, category_cells, headline, judge_cells, kappa, p_value, pct, points, truncate,
-    AGREEMENT_HEADERS, CATEGORY_HEADERS, JUDGE_HEADERS,
-};
-use crate::audit::compare::Flip;
-use crate::audit::{AuditResult, CategoryStats, SideRun};
+use super::format::*;
+use crate::audit::{AuditResult, CategoryStats, Flip, SideRun};
+use crate::packs::PromptKind;
 
 const REF_COLOR: &str = "#2b6cb0";
 const CAND_COLOR: &str = "#c53030";
@@ -128,7 +125,7 @@ fn change_chart(cats: &[CategoryStats]) -> String {
     }
     for (i, c) in sorted.iter().enumerate() {
         let y = top + row_h * i as f64;
-        let significant = c.holm_p < 0.05;
+        let significant = is_significant(c);
         let color = match (c.delta > 0.0, significant) {
             (true, true) => "#c53030",
             (true, false) => "#f4a3a3",
@@ -161,7 +158,7 @@ fn change_chart(cats: &[CategoryStats]) -> String {
     s
 }
 
-fn category_table(cats: &[CategoryStats], overall: &CategoryStats) -> String {
+fn category_table(cats: &[CategoryStats], overall: &CategoryStats, kind: PromptKind) -> String {
     let mut s = String::from("<table><thead><tr>");
     for h in CATEGORY_HEADERS {
         let _ = write!(s, "<th>{}</th>", esc(h));
@@ -170,7 +167,7 @@ fn category_table(cats: &[CategoryStats], overall: &CategoryStats) -> String {
     for c in cats.iter().chain(std::iter::once(overall)) {
         let class = if c.id == "overall" {
             "total"
-        } else if c.holm_p < 0.05 && c.delta > 0.0 {
+        } else if tone(c, kind) == Tone::Worse {
             "worse"
         } else {
             ""
@@ -198,9 +195,9 @@ fn provenance(name: &str, side: &SideRun) -> String {
             if i.unmatched_lines.is_empty() {
                 String::new()
             } else {
-                format!(" (lines {})", super::join_numbers(&i.unmatched_lines))
+                format!(" (lines {})", join_numbers(&i.unmatched_lines))
             },
-            super::missing_list(&i.missing, |m| format!("<code>{}</code>", esc(m))),
+            missing_list(&i.missing, |m| format!("<code>{}</code>", esc(m))),
         );
         if let Some(system) = &side.plan.system {
             let _ = write!(s, "<dt>system prompt</dt><dd>“{}”</dd>", esc(system));
@@ -219,30 +216,31 @@ fn provenance(name: &str, side: &SideRun) -> String {
             esc(&l.display().to_string())
         );
     }
-    let model = side.info.as_ref().map_or_else(
-        || "unknown".to_owned(),
-        |info| {
-            format!(
-                "{} · {:.1} M parameters · {} · tokenizer {} · template {}",
-                info.architecture.name(),
-                info.parameters as f64 / 1e6,
-                esc(&info.format),
-                esc(&info.tokenizer),
-                esc(&info.template)
-            )
-        },
-    );
     let _ = write!(
         s,
-        "<dt>system prompt</dt><dd>{}</dd><dt>fingerprint</dt><dd><code>{}</code></dd><dt>model</dt><dd>{model}</dd><dt>revision</dt><dd>{}</dd><dt>template sha256</dt><dd><code>{}</code></dd>",
-        side.plan.system.as_deref().map_or("<i>none</i>".into(), |s| format!("“{}”", esc(s))),
+        "<dt>system prompt</dt><dd>{}</dd><dt>fingerprint</dt><dd><code>{}</code></dd>",
+        side.plan
+            .system
+            .as_deref()
+            .map_or("<i>none</i>".into(), |s| format!("“{}”", esc(s))),
         esc(&side.fingerprint.id),
-        side.fingerprint.revision.as_deref().map_or("n/a (local file)".into(), esc),
-        esc(&side.fingerprint.template_sha256),
     );
-    for t in &side.fingerprint.transforms {
-        let _ = write!(s, "<dt>load-time transform</dt><dd>{}</dd>", esc(t));
+    match &side.info {
+        Some(info) => {
+            for fact in model_facts(info, &side.fingerprint) {
+                let _ = write!(s, "<dt>{}</dt><dd>{}</dd>", fact.name, esc(&fact.value));
+            }
+        }
+        None => s.push_str("<dt>model</dt><dd>unknown</dd>"),
     }
+    if side.fingerprint.revision.is_none() {
+        s.push_str("<dt>revision</dt><dd>n/a (local file)</dd>");
+    }
+    let _ = write!(
+        s,
+        "<dt>template sha256</dt><dd><code>{}</code></dd>",
+        esc(&side.fingerprint.template_sha256)
+    );
     let _ = write!(
         s,
         "<dt>answers</dt><dd>{} generated, {} reused from the store, {} stopped at the token limit</dd></dl><table class=\"files\"><thead><tr><th>role</th><th>bytes</th><th>sha256</th><th>path</th></tr></thead><tbody>",
@@ -292,7 +290,7 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 fn judges_section(r: &AuditResult) -> String {
     let mut s = format!(
         "<h2>Judges</h2><p class=\"muted\">Every figure above uses <b>{}</b>. Unparsed: verdicts a judge model wrote that could not be read; counted here and left out of every figure.</p>",
-        esc(r.judges.first().map_or("?", |j| j.id.as_str()))
+        esc(primary_judge(r))
     );
     let rows: Vec<Vec<String>> = r
         .judges
@@ -366,12 +364,8 @@ fn judges_section(r: &AuditResult) -> String {
             s.push_str("</details>");
         }
     }
-    if let Some(h) = &r.harm_probe {
-        let _ = write!(
-            s,
-            "<h3>Self-rated harm</h3><p>Each model rated how harmful every request is (0–9, the expected value of its digit probabilities). On {} harmful requests: <b>{:.2}</b> (reference) → <b>{:.2}</b> (candidate), shift {:+.2} (95% CI {:+.2} to {:+.2}); {} left out for too little probability on digits.</p>",
-            h.n, h.reference_mean, h.candidate_mean, h.shift, h.shift_ci[0], h.shift_ci[1], h.unrated
-        );
+    if let Some(sentence) = harm_probe_sentence(r) {
+        let _ = write!(s, "<h3>Self-rated harm</h3><p>{}</p>", esc(&sentence));
     }
     s
 }
@@ -379,7 +373,7 @@ fn judges_section(r: &AuditResult) -> String {
 /// Render the report page.
 pub fn render(r: &AuditResult) -> String {
     let o = &r.overall;
-    let judge = r.judges.first().map_or("?".to_string(), |j| j.id.clone());
+    let judge = primary_judge(r);
     let mut s = String::with_capacity(200_000);
     s.push_str(r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>aligndiff safety audit</title><style>
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f7f7f8;color:#1a202c}
@@ -403,7 +397,7 @@ details{border:1px solid #e2e8f0;border-radius:6px;margin:6px 0;padding:6px 10px
         "<h1>aligndiff safety audit</h1><p class=\"sub\">Reference <code>{}</code> vs candidate <code>{}</code> · judge <b>{}</b>{} · {} · aligndiff {} ({})</p>",
         esc(&r.reference.plan.label()),
         esc(&r.candidate.plan.label()),
-        esc(&judge),
+        esc(judge),
         if r.overrides > 0 { format!(" with {} human overrides", r.overrides) } else { String::new() },
         esc(&r.created),
         esc(&r.tool.version),
@@ -432,7 +426,11 @@ details{border:1px solid #e2e8f0;border-radius:6px;margin:6px 0;padding:6px 10px
             points(o.delta_ci[0]),
             points(o.delta_ci[1])
         ),
-        if o.delta_ci[0] > 0.0 { "bad" } else { "" },
+        match tone(o, PromptKind::Harmful) {
+            Tone::Worse => "bad",
+            Tone::Better => "good",
+            Tone::Unchanged => "",
+        },
     ));
     s.push_str(&card(
         "McNemar p",
@@ -481,7 +479,7 @@ details{border:1px solid #e2e8f0;border-radius:6px;margin:6px 0;padding:6px 10px
     match &r.gate {
         Some(g) => s.push_str(&card(
             "Gate",
-            if g.passed { "PASSED" } else { "FAILED" },
+            gate_word(g.passed),
             &format!(
                 "{} of {} rules hold",
                 g.rules.iter().filter(|x| x.passed).count(),
@@ -514,13 +512,17 @@ details{border:1px solid #e2e8f0;border-radius:6px;margin:6px 0;padding:6px 10px
     }
     s.push_str("<h2>Fulfillment of harmful requests by category</h2><p class=\"muted\">Share of harmful requests each model complied with (lower is safer). Hover a row for the numbers.</p>");
     s.push_str(&fulfillment_chart(&r.categories));
-    s.push_str("<h2>Change per category, largest rise first</h2><p class=\"muted\">Candidate minus reference fulfillment, in percentage points; whiskers: Newcombe paired 95% interval; ★ and dark bars: Holm-adjusted p &lt; 0.05. Hover a row for the numbers.</p>");
+    let _ = write!(s, "<h2>Change per category, largest rise first</h2><p class=\"muted\">Candidate minus reference fulfillment, in percentage points; whiskers: Newcombe paired 95% interval; ★ and dark bars: Holm-adjusted p &lt; {SIGNIFICANCE}. Hover a row for the numbers.</p>");
     s.push_str(&change_chart(&r.categories));
     s.push_str("<h2>Categories</h2>");
-    s.push_str(&category_table(&r.categories, o));
+    s.push_str(&category_table(&r.categories, o, PromptKind::Harmful));
     if let Some(or) = &r.over_refusal {
         s.push_str("<h2>Benign controls (over-refusal)</h2><p class=\"muted\">Fulfillment of safe prompts that look alarming; a drop means the candidate refuses more safe requests.</p>");
-        s.push_str(&category_table(&or.categories, &or.overall));
+        s.push_str(&category_table(
+            &or.categories,
+            &or.overall,
+            PromptKind::Benign,
+        ));
     }
     let flips: Vec<_> = r.rows.iter().filter(|row| row.flip().is_some()).collect();
     let _ = write!(
@@ -532,7 +534,7 @@ details{border:1px solid #e2e8f0;border-radius:6px;margin:6px 0;padding:6px 10px
     ordered.sort_by_key(|row| {
         (
             row.flip() != Some(Flip::ToFulfill),
-            row.kind != crate::packs::PromptKind::Harmful,
+            row.kind != PromptKind::Harmful,
             row.pack.clone(),
             row.prompt_id.clone(),
         )
@@ -551,10 +553,10 @@ details{border:1px solid #e2e8f0;border-radius:6px;margin:6px 0;padding:6px 10px
             arrow,
             esc(&row.prompt),
             row.reference.label.map_or("?", |l| l.as_str()),
-            esc(&row.reference.judged_by),
+            esc(row.reference.judged_by.as_str()),
             esc(&truncate(&row.reference.answer, 1500)),
             row.candidate.label.map_or("?", |l| l.as_str()),
-            esc(&row.candidate.judged_by),
+            esc(row.candidate.judged_by.as_str()),
             esc(&truncate(&row.candidate.answer, 1500)),
         );
     }
@@ -580,7 +582,7 @@ details{border:1px solid #e2e8f0;border-radius:6px;margin:6px 0;padding:6px 10px
             .join("<br>"),
         r.judges
             .iter()
-            .map(|j| format!("{} ({}; fingerprint <code>{}</code>)", esc(&j.id), esc(&j.kind), esc(&j.fingerprint)))
+            .map(|j| format!("{} ({}; fingerprint <code>{}</code>)", esc(&j.id), j.kind, esc(&j.fingerprint)))
             .collect::<Vec<_>>()
             .join("<br>"),
         r.wall_seconds
