@@ -4,6 +4,8 @@
 //! answers the same prompt packs with both, judges every answer, and compares them with paired
 //! statistics. It knows no screen: the CLI, the GUI and the tests call the same functions.
 
+#![warn(missing_docs)]
+
 pub mod answers;
 pub mod audit;
 pub mod bench;
@@ -17,5 +19,6 @@ pub mod packs;
 pub mod report;
 pub mod stats;
 pub mod store;
+pub mod util;
 
 pub use error::{Error, Result};
