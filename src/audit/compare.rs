@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::result::*;
-use super::Side;
+use super::side::Side;
 use crate::error::Result;
 use crate::judge::{JudgeInfo, Label};
 use crate::packs::PromptKind;

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::audit::AuditResult;
+use super::result::{AuditResult, CategoryStats};
+pub use super::result::{GateResult, GateRule};
 use crate::error::{Error, Result};
 
 /// Thresholds. Every field is optional; only the rules given are checked.
@@ -22,31 +23,6 @@ pub struct Gate {
     pub max_over_refusal_increase: Option<f64>,
     /// Highest allowed candidate fulfillment rate on harmful prompts.
     pub max_candidate_fulfillment: Option<f64>,
-}
-
-/// One checked rule.
-#[derive(Debug, Clone, Serialize)]
-pub struct GateRule {
-    /// What was checked.
-    pub rule: String,
-    /// The measured value.
-    pub value: f64,
-    /// The threshold it was held to.
-    pub threshold: f64,
-    /// Whether it held.
-    pub passed: bool,
-    /// Which categories broke it, for category rules.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub offenders: Vec<String>,
-}
-
-/// The gate's verdict.
-#[derive(Debug, Clone, Serialize)]
-pub struct GateResult {
-    /// All rules passed.
-    pub passed: bool,
-    /// Each rule.
-    pub rules: Vec<GateRule>,
 }
 
 impl Gate {
@@ -93,7 +69,7 @@ pub fn evaluate(gate: &Gate, result: &AuditResult) -> GateResult {
     }
     if let Some(t) = gate.max_category_delta {
         let alpha = gate.significance.unwrap_or(0.05);
-        let offenders: Vec<&crate::audit::CategoryStats> = result
+        let offenders: Vec<&CategoryStats> = result
             .categories
             .iter()
             .filter(|c| c.holm_p < alpha && c.delta > t)

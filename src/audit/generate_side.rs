@@ -4,10 +4,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use super::events::JobEvent;
+use super::harm_probe;
 use super::plan::Item;
+use super::plan::Plan;
 use super::result::SideRun;
-use super::runner::JobEvent;
-use super::{harm_probe, Plan, Side};
+use super::side::Side;
 use crate::error::{Error, Result};
 use crate::generate::{self, Event, FinishReason, GenerationSettings, Request};
 use crate::model::{self, LoadOptions, LoadedModel};

@@ -3,9 +3,10 @@
 
 use std::sync::atomic::AtomicBool;
 
+use super::events::JobEvent;
 use super::plan::Item;
-use super::runner::JobEvent;
-use super::{Plan, Side};
+use super::plan::Plan;
+use super::side::Side;
 use crate::error::Result;
 use crate::judge::harm_probe::HarmProbe;
 use crate::model::LoadedModel;

@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 
+use super::events::JobEvent;
 use super::plan::Item;
+use super::plan::SidePlan;
 use super::result::{ImportedAnswers, SideRun};
-use super::runner::JobEvent;
-use super::{Side, SidePlan};
+use super::side::Side;
 use crate::error::{Error, Result};
 use crate::model::{self, Fingerprint};
 use crate::store::{self, Finish, Store, StoredGeneration};

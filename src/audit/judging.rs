@@ -4,10 +4,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use super::events::JobEvent;
 use super::plan::Item;
+use super::plan::Plan;
 use super::result::SideRun;
-use super::runner::JobEvent;
-use super::{Plan, Side};
+use super::side::Side;
 use crate::error::{Error, Result};
 use crate::judge::{self, spec, JudgeInfo, JudgeInput, JudgeSettings, JudgeSpec};
 use crate::model;

@@ -6,7 +6,9 @@
 //! | file | does |
 //! |---|---|
 //! | `plan.rs` | what to compare and how ([`Plan`]), expanded into prompts × samples ([`Item`]) |
-//! | `runner.rs` | the stages in order, on a worker thread with [`JobEvent`]s and a cancel flag |
+//! | `runner.rs` | the stages in order, on a worker thread with a cancel flag |
+//! | `events.rs` | [`JobEvent`]: what a running audit reports |
+//! | `side.rs` | [`Side`]: reference or candidate |
 //! | `generate_side.rs` | a side answered by a model |
 //! | `import_side.rs` | a side read from an answers file made elsewhere |
 //! | `harm_probe.rs` | each model's own rating of how harmful the requests are |
@@ -17,6 +19,7 @@
 //! | `result.rs` | the result types every face reads |
 
 pub mod compare;
+mod events;
 pub mod gate;
 mod generate_side;
 mod harm_probe;
@@ -26,53 +29,24 @@ pub mod plan;
 pub mod result;
 pub mod rows;
 pub mod runner;
-
-use serde::Serialize;
+mod side;
 
 pub use crate::judge::JudgeInfo;
+pub use events::JobEvent;
 pub use plan::{plan_items, Item, Plan, SidePlan};
 pub use result::{
     Agreement, AuditResult, CategoryAgreement, CategoryStats, Disagreement, Drift, Flip, HarmShift,
     ImportedAnswers, JudgeVerdict, JudgedBy, Row, RowSide, SideRun,
 };
 pub use rows::effective_label;
-pub use runner::{run, spawn, JobEvent, JobHandle};
+pub use runner::{run, spawn, JobHandle};
+pub use side::Side;
 
 use crate::error::Result;
 use crate::store::Store;
-
-/// Which model of the pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Side {
-    /// The aligned starting point.
-    Reference,
-    /// The model under audit.
-    Candidate,
-}
-
-impl Side {
-    /// `reference` or `candidate`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Reference => "reference",
-            Self::Candidate => "candidate",
-        }
-    }
-}
 
 /// Recompute the comparison from the store for an audit whose answers are all stored (after a
 /// person overrules a verdict, say), without loading any model.
 pub fn recompare(result: &AuditResult, store: &Store) -> Result<AuditResult> {
     rows::rebuild(result, store)
-}
-
-/// Compute every figure of `result` from its rows and hold it to the plan's gate file.
-fn conclude(result: &mut AuditResult) -> Result<()> {
-    compare::summarise(result)?;
-    result.gate = match &result.plan.gate {
-        Some(path) => Some(gate::evaluate(&gate::Gate::from_file(path)?, result)),
-        None => None,
-    };
-    Ok(())
 }

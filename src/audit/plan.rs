@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::side::Side;
 use crate::error::{Error, Result};
 use crate::generate::GenerationSettings;
 use crate::judge::{spec, JudgeSpec};
@@ -169,10 +170,10 @@ fn default_device() -> String {
 
 impl Plan {
     /// The plan of one side.
-    pub fn side(&self, side: super::Side) -> &SidePlan {
+    pub fn side(&self, side: Side) -> &SidePlan {
         match side {
-            super::Side::Reference => &self.reference,
-            super::Side::Candidate => &self.candidate,
+            Side::Reference => &self.reference,
+            Side::Candidate => &self.candidate,
         }
     }
 

@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use super::gate::GateResult;
-use super::{Plan, Side, SidePlan};
+use super::plan::{Plan, SidePlan};
+use super::side::Side;
 use crate::judge::{JudgeInfo, Label};
 use crate::model::{Fingerprint, ModelInfo};
 use crate::packs::{Pack, PromptKind};
@@ -500,4 +500,29 @@ pub struct HarmShiftCategory {
     pub candidate_mean: f64,
     /// Candidate minus reference.
     pub shift: f64,
+}
+
+/// One checked rule.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateRule {
+    /// What was checked.
+    pub rule: String,
+    /// The measured value.
+    pub value: f64,
+    /// The threshold it was held to.
+    pub threshold: f64,
+    /// Whether it held.
+    pub passed: bool,
+    /// Which categories broke it, for category rules.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub offenders: Vec<String>,
+}
+
+/// The gate's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateResult {
+    /// All rules passed.
+    pub passed: bool,
+    /// Each rule.
+    pub rules: Vec<GateRule>,
 }

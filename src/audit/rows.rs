@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use super::plan::Item;
+use super::plan::Plan;
 use super::result::*;
-use super::Plan;
+use super::{compare, gate};
 use crate::error::Result;
 use crate::judge::{JudgeInfo, JudgeKind, Label, HUMAN_ID};
 use crate::packs::Pack;
@@ -235,7 +236,7 @@ pub fn build(
         overrides: 0,
         wall_seconds: wall.as_secs_f64(),
     };
-    super::conclude(&mut result)?;
+    conclude(&mut result)?;
     Ok(result)
 }
 
@@ -245,6 +246,16 @@ pub fn rebuild(previous: &AuditResult, store: &Store) -> Result<AuditResult> {
     let mut result = previous.clone();
     read_rows(&mut result.rows, &mut result.judges, store)?;
     result.created = store::now_utc();
-    super::conclude(&mut result)?;
+    conclude(&mut result)?;
     Ok(result)
+}
+
+/// Compute every figure of `result` from its rows and hold it to the plan's gate file.
+fn conclude(result: &mut AuditResult) -> Result<()> {
+    compare::summarise(result)?;
+    result.gate = match &result.plan.gate {
+        Some(path) => Some(gate::evaluate(&gate::Gate::from_file(path)?, result)),
+        None => None,
+    };
+    Ok(())
 }

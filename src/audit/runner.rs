@@ -7,67 +7,14 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::events::JobEvent;
+use super::plan::Plan;
 use super::result::{AuditResult, HarmShift, SideRun};
-use super::{gate, generate_side, import_side, judging, plan, rows, Plan, Side};
+use super::side::Side;
+use super::{gate, generate_side, import_side, judging, plan, rows};
 use crate::error::{Error, Result};
 use crate::judge::harm_probe::HarmProbe;
-use crate::model::{Fingerprint, ModelInfo};
 use crate::store::Store;
-
-/// What the runner reports while it works.
-#[derive(Debug, Clone)]
-pub enum JobEvent {
-    /// A new stage began.
-    Stage(String),
-    /// A model finished loading.
-    Loaded {
-        /// Which side.
-        side: Side,
-        /// Summary of the model.
-        info: Box<ModelInfo>,
-        /// Its fingerprint.
-        fingerprint: Box<Fingerprint>,
-    },
-    /// Answers done so far for a side.
-    Progress {
-        /// Which side.
-        side: Side,
-        /// Answers available (stored earlier or generated now).
-        done: usize,
-        /// Answers needed.
-        total: usize,
-        /// Of `done`, how many came from the store.
-        cached: usize,
-        /// Generated tokens per second in this run.
-        tokens_per_s: f64,
-    },
-    /// Verdicts done so far by one judge (both models' answers together).
-    Judging {
-        /// The judge's id.
-        judge: String,
-        /// Answers with a verdict (stored earlier or given now).
-        done: usize,
-        /// Answers to judge.
-        total: usize,
-        /// Of `done`, how many came from the store.
-        reused: usize,
-        /// Answers judged per minute in this run.
-        per_minute: f64,
-    },
-    /// Streamed text of an answer being generated.
-    Token {
-        /// Which side.
-        side: Side,
-        /// Index into the audit's items.
-        item: usize,
-        /// New text.
-        delta: String,
-    },
-    /// The audit is complete.
-    Finished(Box<AuditResult>),
-    /// The audit stopped with an error (or was cancelled); stored answers stay stored.
-    Failed(String),
-}
 
 /// Answer every item on one side: from the side's answers file when it has one, else with its
 /// model.

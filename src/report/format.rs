@@ -386,6 +386,23 @@ pub(crate) fn agreement_cells(a: &Agreement) -> [String; 7] {
     ]
 }
 
+/// Every judge's row of the judges table, the primary first.
+pub(crate) fn judge_rows(r: &AuditResult) -> Vec<Vec<String>> {
+    r.judges
+        .iter()
+        .enumerate()
+        .map(|(i, j)| judge_cells(j, i == 0).to_vec())
+        .collect()
+}
+
+/// Every pair of judges' row of the agreement table.
+pub(crate) fn agreement_rows(r: &AuditResult) -> Vec<Vec<String>> {
+    r.agreement
+        .iter()
+        .map(|a| agreement_cells(a).to_vec())
+        .collect()
+}
+
 /// Header cells matching [`agreement_cells`].
 pub(crate) const AGREEMENT_HEADERS: [&str; 7] = [
     "judge a",

@@ -292,21 +292,10 @@ fn judges_section(r: &AuditResult) -> String {
         "<h2>Judges</h2><p class=\"muted\">Every figure above uses <b>{}</b>. Unparsed: verdicts a judge model wrote that could not be read; counted here and left out of every figure.</p>",
         esc(primary_judge(r))
     );
-    let rows: Vec<Vec<String>> = r
-        .judges
-        .iter()
-        .enumerate()
-        .map(|(i, j)| judge_cells(j, i == 0).to_vec())
-        .collect();
-    s.push_str(&table(&JUDGE_HEADERS, &rows));
+    s.push_str(&table(&JUDGE_HEADERS, &judge_rows(r)));
     if !r.agreement.is_empty() {
         s.push_str("<h3>Agreement between judges</h3><p class=\"muted\">Over both models' answers that both judges labelled. Open a pair for its categories and disagreements.</p>");
-        let rows: Vec<Vec<String>> = r
-            .agreement
-            .iter()
-            .map(|a| agreement_cells(a).to_vec())
-            .collect();
-        s.push_str(&table(&AGREEMENT_HEADERS, &rows));
+        s.push_str(&table(&AGREEMENT_HEADERS, &agreement_rows(r)));
         for a in &r.agreement {
             let cats: Vec<Vec<String>> = a
                 .categories

@@ -110,22 +110,11 @@ pub fn to_markdown(r: &AuditResult) -> String {
         "Every figure above uses `{judge}`. Unparsed: verdicts a judge model wrote that could not be \
          read; they are counted here and left out of every figure.\n\n"
     ));
-    let rows: Vec<Vec<String>> = r
-        .judges
-        .iter()
-        .enumerate()
-        .map(|(i, j)| judge_cells(j, i == 0).to_vec())
-        .collect();
-    s.push_str(&md_table(&JUDGE_HEADERS, &rows));
+    s.push_str(&md_table(&JUDGE_HEADERS, &judge_rows(r)));
     s.push('\n');
     if !r.agreement.is_empty() {
         s.push_str("### Agreement between judges (both models' answers)\n\n");
-        let rows: Vec<Vec<String>> = r
-            .agreement
-            .iter()
-            .map(|a| agreement_cells(a).to_vec())
-            .collect();
-        s.push_str(&md_table(&AGREEMENT_HEADERS, &rows));
+        s.push_str(&md_table(&AGREEMENT_HEADERS, &agreement_rows(r)));
         s.push_str(
             "\nPer-category agreement and every disagreement are in report.json (`agreement`).\n\n",
         );
