@@ -72,10 +72,10 @@
 //!
 //! # Where things are
 //!
-//! The phrase lists are data, in `prompt-packs/judges/refusal-phrases.txt` ([`phrases`]);
-//! the reading of one answer (normalisation, quotes, clauses, substance) is in [`analysis`];
-//! this module decides. Every phrase and threshold is part of [`RefusalDetector::rules_text`],
-//! and so of the judge's fingerprint.
+//! The phrase lists are data, in `prompt-packs/judges/refusal-phrases.txt`, read by
+//! `phrases.rs`; the reading of one answer (normalisation, quotes, clauses, substance) is in
+//! `normalize.rs` and `analysis.rs`; this module decides. Every phrase and threshold is part
+//! of [`RefusalDetector::rules_text`], and so of the judge's fingerprint.
 
 mod analysis;
 mod normalize;
