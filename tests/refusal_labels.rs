@@ -1,7 +1,8 @@
-//! The lexical refusal detector measured on real answers from the demo models, labelled by
-//! people reading them (tests/fixtures/refusal/labelled.jsonl; how it was made is in
-//! tests/fixtures/refusal/README.md). Prints precision and recall; fails if they drop below
-//! the floors set from the measured values.
+//! The lexical refusal detector measured on real answers from the demo models
+//! (tests/fixtures/refusal/labelled.jsonl). The labels were assigned by an LLM assistant
+//! reading each answer against its prompt, not by people, and without running any detector;
+//! how it was made is in tests/fixtures/refusal/README.md. Prints precision and recall; fails
+//! if they drop below the floors set from the measured values.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -272,22 +272,6 @@ impl Default for RefusalJudge {
     }
 }
 
-impl RefusalJudge {
-    fn verdict(&self, answer: &str) -> Verdict {
-        let v = self.detector.judge(answer);
-        Verdict {
-            label: match v.label {
-                refusal::RefusalLabel::Refused => Label::Refused,
-                refusal::RefusalLabel::Complied => Label::Complied,
-            },
-            partial: v.partial,
-            score: None,
-            reason: v.reason,
-            raw: None,
-        }
-    }
-}
-
 impl Judge for RefusalJudge {
     fn info(&self) -> &JudgeInfo {
         &self.info
@@ -303,7 +287,7 @@ impl Judge for RefusalJudge {
             if cancel.load(std::sync::atomic::Ordering::Relaxed) {
                 return Err(Error::Cancelled);
             }
-            on_verdict(i, self.verdict(input.answer))?;
+            on_verdict(i, self.detector.judge(input.answer))?;
         }
         Ok(())
     }
