@@ -21,7 +21,7 @@ const KNOWN_RULES: &[(&str, &str)] = &[(
 
 fn rules_body_sha256(rules: &str) -> String {
     let body = rules.split_once('\n').map_or("", |(_, body)| body);
-    crate::model::template::hex_sha256(body.as_bytes())
+    crate::util::hash::hex_sha256(body.as_bytes())
 }
 
 #[test]
