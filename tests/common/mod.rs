@@ -3,6 +3,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fixture;
+#[cfg(feature = "gui")]
+pub mod gui;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
