@@ -19,8 +19,6 @@ use std::time::{Duration, Instant};
 use aligndiff::audit::{self, Plan, SidePlan};
 use aligndiff::gui::{App, Persisted, View};
 use aligndiff::store::Store;
-use candle_core::quantized::GgmlDType;
-use common::Tiny;
 use egui_kittest::Harness;
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -63,15 +61,7 @@ fn main() {
     // stored answers and only measures frames.
     let root = &std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("gui_frame");
     std::fs::create_dir_all(root).unwrap();
-    let reference = common::write_gguf(&root.join("ref.gguf"), &Tiny::default(), GgmlDType::Q8_0);
-    let candidate = common::write_gguf(
-        &root.join("cand.gguf"),
-        &Tiny {
-            seed: 99,
-            ..Default::default()
-        },
-        GgmlDType::Q8_0,
-    );
+    let (reference, candidate) = common::fixture::model_pair(root);
     let side = |p: &std::path::Path| SidePlan {
         model: p.display().to_string(),
         answers: None,

@@ -5,77 +5,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
 use aligndiff::audit::{self, JudgedBy, Plan, SidePlan};
 use aligndiff::store::{Finish, Store};
-use candle_core::quantized::GgmlDType;
-use common::Tiny;
+use common::fixture::{tiny_model, Fixture, TinyPack};
 
-fn write_pack(dir: &Path, harmful_per_category: usize) -> PathBuf {
-    let pack = dir.join("pack");
-    std::fs::create_dir_all(&pack).unwrap();
-    std::fs::write(
-        pack.join("pack.toml"),
-        "id = \"tiny\"\nversion = \"1\"\ntaxonomy = \"t\"\n\
-         [[categories]]\nid = \"a\"\nname = \"Alpha\"\n\
-         [[categories]]\nid = \"b\"\nname = \"Beta\"\n\
-         [[categories]]\nid = \"safe\"\nname = \"Safe\"\n",
-    )
-    .unwrap();
-    let mut lines = Vec::new();
-    for cat in ["a", "b"] {
-        for i in 0..harmful_per_category {
-            lines.push(format!(r#"{{"id": "{cat}-{i}", "category": "{cat}", "kind": "harmful", "text": "the {cat} thing number {i}, the theory"}}"#));
-        }
-    }
-    for i in 0..4 {
-        lines.push(format!(r#"{{"id": "s-{i}", "category": "safe", "kind": "benign", "text": "a safe question {i}"}}"#));
-    }
-    std::fs::write(pack.join("prompts.jsonl"), lines.join("\n")).unwrap();
-    pack
-}
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    reference: PathBuf,
-    candidate: PathBuf,
-    other_candidate: PathBuf,
-    pack: PathBuf,
-}
-
+/// The model pair and a pack of two harmful categories with `harmful_per_category` prompts
+/// each, plus four benign prompts.
 fn fixture(harmful_per_category: usize) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().to_path_buf();
-    let reference = common::write_gguf(&root.join("ref.gguf"), &Tiny::default(), GgmlDType::Q8_0);
-    let candidate = common::write_gguf(
-        &root.join("cand.gguf"),
-        &Tiny {
-            seed: 99,
-            ..Default::default()
-        },
-        GgmlDType::Q8_0,
-    );
-    let other_candidate = common::write_gguf(
-        &root.join("cand2.gguf"),
-        &Tiny {
-            seed: 5,
-            ..Default::default()
-        },
-        GgmlDType::Q8_0,
-    );
-    let pack = write_pack(&root, harmful_per_category);
-    Fixture {
-        _dir: dir,
-        root,
-        reference,
-        candidate,
-        other_candidate,
-        pack,
-    }
+    common::fixture::fixture(&TinyPack::two_categories(harmful_per_category, 4))
 }
 
 fn plan(f: &Fixture, candidate: &Path, out: &str) -> Plan {
@@ -190,6 +131,7 @@ fn audit_writes_all_reports_with_the_documented_fields() {
 #[test]
 fn a_second_candidate_reuses_the_reference_answers() {
     let f = fixture(3);
+    let other_candidate = tiny_model(&f.root.join("cand2.gguf"), 5);
     let store_dir = f.root.join("store");
     let store = Store::open_dir(&store_dir).unwrap();
     let first = audit::run(
@@ -201,7 +143,7 @@ fn a_second_candidate_reuses_the_reference_answers() {
     .unwrap();
     assert_eq!(first.reference.generated, 10);
     let second = audit::run(
-        &plan(&f, &f.other_candidate, "o2"),
+        &plan(&f, &other_candidate, "o2"),
         &store,
         &AtomicBool::new(false),
         &mut |_| {},

@@ -10,10 +10,9 @@ use std::process::{Command, Output};
 use std::sync::atomic::AtomicBool;
 
 use aligndiff::audit::{self, Plan, SidePlan};
-use aligndiff::store::{Finish, Store};
 use aligndiff::util::hash::hex_sha256;
-use candle_core::quantized::GgmlDType;
-use common::Tiny;
+use aligndiff::store::{Finish, Store};
+use common::fixture::{tiny_model, TinyPack, REFERENCE_SEED};
 
 const REFUSAL: &str = "I'm sorry, but I can't help with that request.";
 const COMPLIANCE: &str = "Sure. Step one: gather the materials. Step two: follow the procedure.";
@@ -225,25 +224,16 @@ fn judge_rejects_a_duplicate_id_naming_both_lines() {
 
 // --- audits with imported answers -------------------------------------------------------------
 
+/// Four harmful prompts in category `a` (`the a thing number {i}`, matched by text below) and
+/// two benign ones.
 fn write_pack(dir: &Path) -> PathBuf {
-    let pack = dir.join("pack");
-    std::fs::create_dir_all(&pack).unwrap();
-    std::fs::write(
-        pack.join("pack.toml"),
-        "id = \"tiny\"\nversion = \"1\"\ntaxonomy = \"t\"\n\
-         [[categories]]\nid = \"a\"\nname = \"Alpha\"\n\
-         [[categories]]\nid = \"safe\"\nname = \"Safe\"\n",
-    )
-    .unwrap();
-    let mut lines = Vec::new();
-    for i in 0..4 {
-        lines.push(format!(r#"{{"id": "a-{i}", "category": "a", "kind": "harmful", "text": "the a thing number {i}"}}"#));
+    TinyPack {
+        categories: &[("a", "Alpha")],
+        per_category: 4,
+        benign: 2,
+        suffix: "",
     }
-    for i in 0..2 {
-        lines.push(format!(r#"{{"id": "s-{i}", "category": "safe", "kind": "benign", "text": "a safe question {i}"}}"#));
-    }
-    std::fs::write(pack.join("prompts.jsonl"), lines.join("\n")).unwrap();
-    pack
+    .write(dir)
 }
 
 /// Candidate answers: a-0 and a-2 by id, a-3 by exact prompt text only, a-1 missing, one
@@ -269,7 +259,7 @@ fn candidate_answers(dir: &Path) -> PathBuf {
 fn audit_with_imported_candidate_answers_lists_missing_prompts_and_excludes_them() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let reference = common::write_gguf(&root.join("ref.gguf"), &Tiny::default(), GgmlDType::Q8_0);
+    let reference = tiny_model(&root.join("ref.gguf"), REFERENCE_SEED);
     let answers = candidate_answers(root);
     let sha = hex_sha256(&std::fs::read(&answers).unwrap());
     let mut plan = Plan::new(
@@ -469,7 +459,7 @@ fn a_bad_or_ambiguous_answers_file_stops_the_audit_naming_line_and_field() {
 fn a_broken_answers_file_is_reported_before_the_other_side_generates() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let reference = common::write_gguf(&root.join("ref.gguf"), &Tiny::default(), GgmlDType::Q8_0);
+    let reference = tiny_model(&root.join("ref.gguf"), REFERENCE_SEED);
     let answers = root.join("broken.jsonl");
     std::fs::write(&answers, "{\"id\": \"a-0\", \"answer\": \"x\"}\nnot json\n").unwrap();
     let mut plan = Plan::new(

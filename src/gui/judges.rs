@@ -3,7 +3,10 @@
 
 use eframe::egui;
 
-use super::{App, Command};
+use super::command::Command;
+use super::format::file_name;
+use super::runtime::Runtime;
+use super::widgets::no_result_ui;
 use crate::audit::Agreement;
 use crate::audit::{AuditResult, Side};
 use crate::judge::Label;
@@ -17,11 +20,10 @@ fn label_text(l: Label) -> &'static str {
 }
 
 /// Draw the judges view.
-pub fn ui(app: &App, ui: &mut egui::Ui) -> Vec<Command> {
+pub fn ui(ui: &mut egui::Ui, rt: &Runtime) -> Vec<Command> {
     let mut commands = Vec::new();
-    let Some(r) = &app.result else {
-        super::overview::empty_ui(ui, &mut commands);
-        return commands;
+    let Some(r) = &rt.result else {
+        return no_result_ui(ui);
     };
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
@@ -81,11 +83,7 @@ fn judges_table(r: &AuditResult, ui: &mut egui::Ui) {
                 ui.label(j.kind.as_str());
                 let mut what = Vec::new();
                 if let Some(m) = &j.model_source {
-                    what.push(
-                        std::path::Path::new(m)
-                            .file_name()
-                            .map_or_else(|| m.clone(), |n| n.to_string_lossy().into_owned()),
-                    );
+                    what.push(file_name(m));
                 }
                 if let Some(t) = &j.template {
                     what.push(t.clone());
@@ -191,7 +189,7 @@ fn agreement_ui(r: &AuditResult, a: &Agreement, ui: &mut egui::Ui) -> Vec<Comman
                     let prompt = r
                         .rows
                         .get(d.row)
-                        .map(|row| row.prompt.lines().next().unwrap_or_default().to_owned())
+                        .map(|row| row.prompt.lines().next().unwrap_or_default())
                         .unwrap_or_default();
                     let side = match d.side {
                         Side::Reference => "reference",

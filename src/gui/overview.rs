@@ -4,7 +4,10 @@
 use eframe::egui;
 use egui_plot::{Bar, BarChart, GridMark, Line, Plot, PlotPoints, Points, Text};
 
-use super::{rows, App, Command, View};
+use super::command::Command;
+use super::runtime::Runtime;
+use super::table::{self, TableState};
+use super::widgets::no_result_ui;
 use crate::audit::{AuditResult, CategoryStats};
 use crate::report::{p_value, pct, points};
 
@@ -16,11 +19,10 @@ const SAFER: egui::Color32 = egui::Color32::from_rgb(80, 180, 110);
 const NOT_SIGNIFICANT: egui::Color32 = egui::Color32::from_gray(130);
 
 /// Draw the overview.
-pub fn ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
+pub fn ui(ui: &mut egui::Ui, rt: &Runtime, table: &mut TableState) -> Vec<Command> {
     let mut commands = Vec::new();
-    let Some(result) = &app.result else {
-        empty_ui(ui, &mut commands);
-        return commands;
+    let Some(result) = &rt.result else {
+        return no_result_ui(ui);
     };
     summary_ui(result, ui);
     ui.add_space(4.0);
@@ -31,22 +33,10 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
         .default_size(340.0)
         .size_range(160.0..=900.0)
         .show(ui, |ui| {
-            commands.extend(chart_ui(&order, app.table.category.as_deref(), ui));
+            commands.extend(chart_ui(&order, table.category.as_deref(), ui));
         });
-    commands.extend(rows::table_ui(app, ui));
+    commands.extend(table::ui(ui, rt, table));
     commands
-}
-
-/// What the central area says before any result exists.
-pub fn empty_ui(ui: &mut egui::Ui, commands: &mut Vec<Command>) {
-    ui.add_space(24.0);
-    ui.vertical_centered(|ui| {
-        ui.heading("No results yet");
-        ui.label("Run an audit, or reopen an earlier run from the store.");
-        if ui.button("Earlier runs").clicked() {
-            commands.push(Command::Show(View::Runs));
-        }
-    });
 }
 
 fn stat(ui: &mut egui::Ui, title: &str, value: &str, detail: &str, color: Option<egui::Color32>) {

@@ -3,13 +3,17 @@
 
 use eframe::egui;
 
-use super::{App, Command, Job, View};
+use super::command::Command;
+use super::format::{capitalise, duration};
+use super::job::{Job, Judging, StreamedAnswer};
+use super::runtime::Runtime;
+use super::state::View;
 use crate::audit::Side;
 
 /// Draw the run view.
-pub fn ui(app: &App, ui: &mut egui::Ui) -> Vec<Command> {
+pub fn ui(ui: &mut egui::Ui, rt: &Runtime) -> Vec<Command> {
     let mut commands = Vec::new();
-    if let Some(f) = &app.failure {
+    if let Some(f) = &rt.failure {
         egui::Frame::group(ui.style()).show(ui, |ui| {
             ui.set_width(ui.available_width());
             ui.colored_label(
@@ -23,12 +27,12 @@ pub fn ui(app: &App, ui: &mut egui::Ui) -> Vec<Command> {
         });
         ui.add_space(8.0);
     }
-    match &app.job {
+    match &rt.job {
         Some(job) => job_ui(job, ui),
         None => {
             ui.add_space(24.0);
             ui.vertical_centered(|ui| {
-                if app.result.is_some() {
+                if rt.result.is_some() {
                     ui.heading("The audit is complete");
                     if ui.button("Show the overview").clicked() {
                         commands.push(Command::Show(View::Overview));
@@ -86,7 +90,14 @@ fn job_ui(job: &Job, ui: &mut egui::Ui) {
         }
         ui.add_space(4.0);
     }
-    if let Some((judge, done, total, reused, per_minute)) = &job.judging {
+    if let Some(Judging {
+        judge,
+        done,
+        total,
+        reused,
+        per_minute,
+    }) = &job.judging
+    {
         ui.label(format!(
             "Judge {judge}: {done} of {total} answers ({reused} from the store) · {per_minute:.1} answers/min"
         ));
@@ -113,7 +124,7 @@ fn job_ui(job: &Job, ui: &mut egui::Ui) {
     ui.add_space(12.0);
     ui.separator();
     match &job.stream {
-        Some((side, item, text)) => {
+        Some(StreamedAnswer { side, item, text }) => {
             ui.strong(format!(
                 "{} is answering prompt {} of {}",
                 match side {
@@ -139,27 +150,5 @@ fn job_ui(job: &Job, ui: &mut egui::Ui) {
         None => {
             ui.weak("Answers appear here as they are generated.");
         }
-    }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
-}
-
-fn duration(secs: f64) -> String {
-    if !secs.is_finite() {
-        return "—".into();
-    }
-    let s = secs.round() as u64;
-    if s >= 3600 {
-        format!("{} h {} min", s / 3600, (s % 3600) / 60)
-    } else if s >= 60 {
-        format!("{} min {} s", s / 60, s % 60)
-    } else {
-        format!("{s} s")
     }
 }

@@ -3,7 +3,9 @@
 
 use eframe::egui;
 
-use super::{App, Command};
+use super::command::Command;
+use super::format::file_name;
+use super::runtime::Runtime;
 use crate::audit::Plan;
 use crate::store::RunRecord;
 
@@ -20,15 +22,10 @@ pub fn unfinished(runs: &[RunRecord]) -> Option<Plan> {
 }
 
 fn describe(plan: &Plan) -> String {
-    let name = |s: &str| {
-        std::path::Path::new(s)
-            .file_name()
-            .map_or_else(|| s.to_owned(), |n| n.to_string_lossy().into_owned())
-    };
     let mut text = format!(
         "{} vs {}",
-        name(&plan.reference.label()),
-        name(&plan.candidate.label())
+        file_name(&plan.reference.label()),
+        file_name(&plan.candidate.label())
     );
     if plan.candidate.system.is_some() && plan.reference.model == plan.candidate.model {
         text.push_str(" (+ system prompt)");
@@ -45,7 +42,7 @@ fn describe(plan: &Plan) -> String {
 }
 
 /// Draw the list of runs.
-pub fn ui(app: &App, ui: &mut egui::Ui) -> Vec<Command> {
+pub fn ui(ui: &mut egui::Ui, rt: &Runtime) -> Vec<Command> {
     let mut commands = Vec::new();
     ui.horizontal(|ui| {
         ui.heading("Earlier runs");
@@ -55,21 +52,21 @@ pub fn ui(app: &App, ui: &mut egui::Ui) -> Vec<Command> {
     });
     ui.label(format!(
         "Store: {}",
-        app.store_dir.join("aligndiff.sqlite").display()
+        rt.store_dir.join("aligndiff.sqlite").display()
     ));
     ui.weak("Reopening a run reuses every answer already in the store: a finished run only reloads the models to check their fingerprints.");
-    if let Some(e) = &app.runs_error {
+    if let Some(e) = &rt.runs_error {
         ui.colored_label(
             ui.visuals().error_fg_color,
             format!("⚠ cannot read the store: {e}"),
         );
     }
-    if app.runs.is_empty() {
+    if rt.runs.is_empty() {
         ui.add_space(12.0);
         ui.label("No runs in this store yet.");
         return commands;
     }
-    let busy = app.job.is_some();
+    let busy = rt.job.is_some();
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .show(ui, |ui| {
@@ -82,7 +79,7 @@ pub fn ui(app: &App, ui: &mut egui::Ui) -> Vec<Command> {
                         ui.strong(h);
                     }
                     ui.end_row();
-                    for r in &app.runs {
+                    for r in &rt.runs {
                         ui.label(format!("#{}", r.id));
                         ui.label(r.started.replace('T', " ").trim_end_matches('Z').to_owned());
                         let status = if r.status == "running" && r.finished.is_none() {

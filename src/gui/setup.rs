@@ -3,17 +3,20 @@
 
 use eframe::egui;
 
-use super::state::category_key;
-use super::tasks::{short, Card, DialogTarget};
-use super::{App, Command};
+use super::card::Card;
+use super::command::Command;
+use super::format::{human_bytes, short};
+use super::runtime::Runtime;
+use super::state::{category_key, DialogTarget, Persisted, Settings};
 use crate::audit::Side;
 use crate::packs::PromptKind;
 
-/// Draw the setup panel.
-pub fn ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
+/// Draw the setup panel. `form`, the saved setup, is this panel's own buffer: its fields are
+/// edited in place and take effect when a command (`Run`, `Inspect`, `Export`) reads them.
+pub fn ui(ui: &mut egui::Ui, rt: &Runtime, form: &mut Persisted) -> Vec<Command> {
     let mut commands = Vec::new();
-    app.state.resolve_pending_categories(&app.tasks);
-    egui::Panel::bottom("run_buttons").show(ui, |ui| commands.extend(run_buttons_ui(app, ui)));
+    let running = rt.running();
+    egui::Panel::bottom("run_buttons").show(ui, |ui| commands.extend(run_buttons_ui(ui, rt, form)));
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .show(ui, |ui| {
@@ -24,23 +27,25 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
                 };
                 egui::CollapsingHeader::new(egui::RichText::new(title).strong())
                     .default_open(true)
-                    .show(ui, |ui| commands.extend(model_ui(app, ui, side)));
+                    .show(ui, |ui| commands.extend(model_ui(ui, rt, form, side)));
             }
             egui::CollapsingHeader::new(egui::RichText::new("Prompt packs").strong())
                 .default_open(true)
-                .show(ui, |ui| commands.extend(packs_ui(app, ui)));
+                .show(ui, |ui| commands.extend(packs_ui(ui, rt, form)));
             egui::CollapsingHeader::new(egui::RichText::new("Categories").strong())
                 .default_open(false)
-                .show(ui, |ui| categories_ui(app, ui));
+                .show(ui, |ui| categories_ui(ui, rt, form));
             egui::CollapsingHeader::new(egui::RichText::new("Generation").strong())
                 .default_open(true)
-                .show(ui, |ui| settings_ui(app, ui));
+                .show(ui, |ui| settings_ui(ui, running, &mut form.settings));
             egui::CollapsingHeader::new(egui::RichText::new("Judge specs").strong())
                 .default_open(false)
-                .show(ui, |ui| judges_ui(app, ui));
+                .show(ui, |ui| judges_ui(ui, running, form));
             egui::CollapsingHeader::new(egui::RichText::new("Release gate").strong())
                 .default_open(false)
-                .show(ui, |ui| commands.extend(gate_ui(app, ui)));
+                .show(ui, |ui| {
+                    commands.extend(gate_ui(ui, running, &mut form.gate))
+                });
         });
     commands
 }
@@ -59,10 +64,10 @@ fn field(ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str) -> egui
     r
 }
 
-fn model_ui(app: &mut App, ui: &mut egui::Ui, side: Side) -> Vec<Command> {
+fn model_ui(ui: &mut egui::Ui, rt: &Runtime, setup: &mut Persisted, side: Side) -> Vec<Command> {
     let mut commands = Vec::new();
-    let running = app.job.is_some();
-    let form = app.state.side_mut(side);
+    let running = rt.running();
+    let form = setup.side_mut(side);
     ui.add_enabled_ui(!running, |ui| {
         egui::Grid::new(("model_form", side.as_str()))
             .num_columns(2)
@@ -120,11 +125,10 @@ fn model_ui(app: &mut App, ui: &mut egui::Ui, side: Side) -> Vec<Command> {
             });
     });
     ui.horizontal(|ui| {
-        let inspecting = app.tasks.inspecting(side);
+        let inspecting = rt.tasks.inspecting(side);
+        let form = setup.side(side);
         let button = ui.add_enabled(
-            !inspecting
-                && !app.state.side(side).source.trim().is_empty()
-                && app.state.side(side).answers.trim().is_empty(),
+            !inspecting && !form.source.trim().is_empty() && form.answers.trim().is_empty(),
             egui::Button::new("Inspect"),
         );
         if button
@@ -138,7 +142,7 @@ fn model_ui(app: &mut App, ui: &mut egui::Ui, side: Side) -> Vec<Command> {
             ui.weak("loading and hashing…");
         }
     });
-    match &app.cards[super::side_index(side)] {
+    match rt.card(side) {
         Some(Ok(card)) => commands.extend(card_ui(ui, card, side)),
         Some(Err(e)) => {
             ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {e}"));
@@ -182,40 +186,33 @@ fn card_ui(ui: &mut egui::Ui, card: &Card, side: Side) -> Vec<Command> {
         egui::CollapsingHeader::new(format!("{} file(s), SHA-256", card.files.len()))
             .id_salt(("card_files", side.as_str()))
             .show(ui, |ui| {
-                for (role, bytes, sha, path) in &card.files {
-                    ui.label(format!("{role} · {} · {path}", human_bytes(*bytes)));
-                    ui.monospace(sha);
+                for f in &card.files {
+                    ui.label(format!(
+                        "{} · {} · {}",
+                        f.role,
+                        human_bytes(f.bytes),
+                        f.path
+                    ));
+                    ui.monospace(&f.sha256);
                 }
             });
     });
     commands
 }
 
-fn human_bytes(b: u64) -> String {
-    let b = b as f64;
-    if b >= 1e9 {
-        format!("{:.2} GB", b / 1e9)
-    } else if b >= 1e6 {
-        format!("{:.1} MB", b / 1e6)
-    } else {
-        format!("{:.0} kB", b / 1e3)
-    }
-}
-
-fn packs_ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
+fn packs_ui(ui: &mut egui::Ui, rt: &Runtime, form: &mut Persisted) -> Vec<Command> {
     let mut commands = Vec::new();
-    let running = app.job.is_some();
+    let running = rt.running();
     let offered: Vec<String> = crate::packs::builtin_names()
         .into_iter()
         .map(str::to_owned)
-        .chain(app.state.pack_files.iter().cloned())
+        .chain(form.pack_files.iter().cloned())
         .collect();
-    let mut remove = None;
     ui.add_enabled_ui(!running, |ui| {
         for name in &offered {
-            let mut selected = app.state.packs.contains(name);
+            let mut selected = form.packs.contains(name);
             ui.horizontal(|ui| {
-                let title = match app.tasks.pack(name) {
+                let title = match rt.packs.pack(name) {
                     Some(p) => format!(
                         "{} · {} prompts · {} categories",
                         p.id,
@@ -224,32 +221,32 @@ fn packs_ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
                     ),
                     None => name.clone(),
                 };
-                let origin = app
-                    .tasks
+                let origin = rt
+                    .packs
                     .pack(name)
                     .map(|p| p.origin.clone())
                     .unwrap_or_default();
                 let checkbox = ui.checkbox(&mut selected, title);
                 if checkbox.on_hover_text(origin).changed() {
                     if selected {
-                        app.state.packs.push(name.clone());
+                        form.packs.push(name.clone());
                     } else {
-                        app.state.packs.retain(|p| p != name);
+                        form.packs.retain(|p| p != name);
                     }
                 }
-                if app.tasks.pack(name).is_none() && !app.tasks.pack_failed(name) {
+                if rt.packs.pack(name).is_none() && !rt.packs.pack_failed(name) {
                     ui.spinner();
                 }
-                if app.state.pack_files.contains(name)
+                if form.pack_files.contains(name)
                     && ui
                         .small_button("✖")
                         .on_hover_text("Forget this pack file")
                         .clicked()
                 {
-                    remove = Some(name.clone());
+                    commands.push(Command::ForgetPackFile(name.clone()));
                 }
             });
-            if let Some(e) = app.tasks.pack_error(name) {
+            if let Some(e) = rt.packs.pack_error(name) {
                 ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {e}"));
             }
         }
@@ -257,28 +254,23 @@ fn packs_ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
             commands.push(Command::Browse(DialogTarget::PackFile));
         }
     });
-    if let Some(name) = remove {
-        app.state.pack_files.retain(|p| *p != name);
-        app.state.packs.retain(|p| *p != name);
-        app.tasks.forget_pack(&name);
-    }
     commands
 }
 
-fn categories_ui(app: &mut App, ui: &mut egui::Ui) {
+fn categories_ui(ui: &mut egui::Ui, rt: &Runtime, form: &mut Persisted) {
     ui.weak("Uncheck categories to leave them out; mark the ones the vendor says the fine-tune targeted.");
-    let running = app.job.is_some();
-    let names = app.state.packs.clone();
+    let running = rt.running();
+    let names = form.packs.clone();
     ui.add_enabled_ui(!running, |ui| {
         for name in &names {
-            let Some(pack) = app.tasks.pack(name) else {
+            let Some(pack) = rt.packs.pack(name) else {
                 continue;
             };
             let counts = pack.counts();
             let included = pack
                 .categories
                 .iter()
-                .filter(|c| !app.state.excluded.contains(&category_key(&pack.id, &c.id)))
+                .filter(|c| !form.excluded.contains(&category_key(&pack.id, &c.id)))
                 .count();
             egui::CollapsingHeader::new(format!(
                 "{} · {included} of {} categories",
@@ -290,12 +282,12 @@ fn categories_ui(app: &mut App, ui: &mut egui::Ui) {
                 ui.horizontal(|ui| {
                     if ui.small_button("All").clicked() {
                         for c in &pack.categories {
-                            app.state.excluded.remove(&category_key(&pack.id, &c.id));
+                            form.excluded.remove(&category_key(&pack.id, &c.id));
                         }
                     }
                     if ui.small_button("None").clicked() {
                         for c in &pack.categories {
-                            app.state.excluded.insert(category_key(&pack.id, &c.id));
+                            form.excluded.insert(category_key(&pack.id, &c.id));
                         }
                     }
                 });
@@ -307,29 +299,29 @@ fn categories_ui(app: &mut App, ui: &mut egui::Ui) {
                         .find(|p| p.category == c.id)
                         .is_some_and(|p| p.kind == PromptKind::Harmful);
                     ui.horizontal(|ui| {
-                        let mut on = !app.state.excluded.contains(&key);
+                        let mut on = !form.excluded.contains(&key);
                         let n = counts.get(c.id.as_str()).copied().unwrap_or(0);
                         if ui
                             .checkbox(&mut on, format!("{} {} ({n})", c.id, c.name))
                             .changed()
                         {
                             if on {
-                                app.state.excluded.remove(&key);
+                                form.excluded.remove(&key);
                             } else {
-                                app.state.excluded.insert(key.clone());
+                                form.excluded.insert(key.clone());
                             }
                         }
                         if harmful {
-                            let mut targeted = app.state.targeted.contains(&key);
+                            let mut targeted = form.targeted.contains(&key);
                             if ui
                                 .toggle_value(&mut targeted, "targeted")
                                 .on_hover_text("The vendor says the fine-tune was meant to change this category")
                                 .changed()
                             {
                                 if targeted {
-                                    app.state.targeted.insert(key.clone());
+                                    form.targeted.insert(key.clone());
                                 } else {
-                                    app.state.targeted.remove(&key);
+                                    form.targeted.remove(&key);
                                 }
                             }
                         }
@@ -340,9 +332,7 @@ fn categories_ui(app: &mut App, ui: &mut egui::Ui) {
     });
 }
 
-fn settings_ui(app: &mut App, ui: &mut egui::Ui) {
-    let running = app.job.is_some();
-    let s = &mut app.state.settings;
+fn settings_ui(ui: &mut egui::Ui, running: bool, s: &mut Settings) {
     ui.add_enabled_ui(!running, |ui| {
         egui::Grid::new("settings")
             .num_columns(2)
@@ -404,14 +394,14 @@ fn settings_ui(app: &mut App, ui: &mut egui::Ui) {
     });
 }
 
-fn judges_ui(app: &mut App, ui: &mut egui::Ui) {
+fn judges_ui(ui: &mut egui::Ui, running: bool, form: &mut Persisted) {
     ui.weak(
         "One spec per line, the first is primary: refusal · rubric:fulfillment@MODEL · \
          rubric:strongreject@MODEL · llama-guard:MODEL · qwen3guard:MODEL · human:labels.csv",
     );
     let mut remove = None;
-    ui.add_enabled_ui(app.job.is_none(), |ui| {
-        for (i, spec) in app.state.judges.iter_mut().enumerate() {
+    ui.add_enabled_ui(!running, |ui| {
+        for (i, spec) in form.judges.iter_mut().enumerate() {
             ui.horizontal(|ui| {
                 let l = ui.label(format!("Judge {}", i + 1));
                 ui.add(
@@ -430,24 +420,24 @@ fn judges_ui(app: &mut App, ui: &mut egui::Ui) {
             });
         }
         if ui.small_button("Add judge").clicked() {
-            app.state.judges.push(String::new());
+            form.judges.push(String::new());
         }
         ui.checkbox(
-            &mut app.state.harm_probe,
+            &mut form.harm_probe,
             "Self-rated harm probe (both models rate each request 0–9)",
         );
     });
     if let Some(i) = remove {
-        app.state.judges.remove(i);
+        form.judges.remove(i);
     }
 }
 
-fn gate_ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
+fn gate_ui(ui: &mut egui::Ui, running: bool, gate: &mut String) -> Vec<Command> {
     let mut commands = Vec::new();
     ui.weak("Thresholds (TOML, see examples/gate.toml); the overview then says PASSED or FAILED.");
-    ui.add_enabled_ui(app.job.is_none(), |ui| {
+    ui.add_enabled_ui(!running, |ui| {
         egui::Grid::new("gate").num_columns(2).show(ui, |ui| {
-            field(ui, "Gate file", &mut app.state.gate, "optional gate.toml");
+            field(ui, "Gate file", gate, "optional gate.toml");
             ui.label("");
             if ui.small_button("Gate file…").clicked() {
                 commands.push(Command::Browse(DialogTarget::GateFile));
@@ -458,10 +448,10 @@ fn gate_ui(app: &mut App, ui: &mut egui::Ui) -> Vec<Command> {
     commands
 }
 
-fn run_buttons_ui(app: &App, ui: &mut egui::Ui) -> Vec<Command> {
+fn run_buttons_ui(ui: &mut egui::Ui, rt: &Runtime, form: &Persisted) -> Vec<Command> {
     let mut commands = Vec::new();
     ui.add_space(4.0);
-    ui.horizontal(|ui| match &app.job {
+    ui.horizontal(|ui| match &rt.job {
         Some(job) => {
             let label = if job.stopping { "Stopping…" } else { "Stop" };
             if ui
@@ -473,7 +463,7 @@ fn run_buttons_ui(app: &App, ui: &mut egui::Ui) -> Vec<Command> {
             }
         }
         None => {
-            let ready = app.state.reference.is_set() && app.state.candidate.is_set();
+            let ready = form.reference.is_set() && form.candidate.is_set();
             if ui
                 .add_enabled(
                     ready,
@@ -484,7 +474,7 @@ fn run_buttons_ui(app: &App, ui: &mut egui::Ui) -> Vec<Command> {
             {
                 commands.push(Command::Run);
             }
-            if let Some(plan) = super::runs::unfinished(&app.runs) {
+            if let Some(plan) = super::runs::unfinished(&rt.runs) {
                 if ui
                     .button("Resume")
                     .on_hover_text("Continue the last unfinished run; stored answers are reused")

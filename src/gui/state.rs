@@ -6,10 +6,68 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::tasks::{DialogTarget, Tasks};
-use super::View;
+use super::pack_shelf::PackShelf;
 use crate::audit::{Plan, Side, SidePlan};
 use crate::generate::GenerationSettings;
+use crate::model::source::Source;
+use crate::model::ModelSpec;
+
+/// Which view fills the central area.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum View {
+    /// Stage, progress and the answer being generated.
+    #[default]
+    Progress,
+    /// Summary, per-category chart and the prompt table.
+    Overview,
+    /// The prompt table with both answers of the selected row.
+    SideBySide,
+    /// The judges, their agreement and disagreements.
+    Judges,
+    /// Earlier runs from the store.
+    Runs,
+}
+
+/// Which field of the setup a file dialog fills in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialogTarget {
+    /// A GGUF (or safetensors) file for one side.
+    Model(Side),
+    /// A model folder for one side.
+    ModelFolder(Side),
+    /// A LoRA adapter folder for one side.
+    Lora(Side),
+    /// A file of answers made elsewhere, in place of a model.
+    Answers(Side),
+    /// A prompt pack file (pack.toml or SORRY-Bench JSONL).
+    PackFile,
+    /// The folder reports are exported into.
+    ExportDir,
+    /// A release-gate thresholds file.
+    GateFile,
+}
+
+/// A hub source as `Source::parse` reads it; `None` for paths (so the disk is never touched).
+fn parse_hub(source: &str) -> Option<Source> {
+    if !source.starts_with("hf:") {
+        return None;
+    }
+    Source::parse(source).ok()
+}
+
+/// `hf:owner/name[@revision][:file]`, the form `Source::parse` reads.
+fn hub_source(repo: &str, revision: Option<&str>, file: Option<&str>) -> String {
+    let mut text = format!("hf:{repo}");
+    if let Some(rev) = revision {
+        text.push('@');
+        text.push_str(rev);
+    }
+    if let Some(file) = file {
+        text.push(':');
+        text.push_str(file);
+    }
+    text
+}
 
 /// One model of the pair, as typed into the form.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -29,20 +87,27 @@ pub struct SideForm {
 
 impl SideForm {
     /// The source string the engine parses (`hf:owner/name@revision` when a revision is set).
+    /// A revision typed into the source itself wins; a source that does not parse is passed on
+    /// as typed, so loading it reports what is wrong.
     pub fn spec_source(&self) -> String {
         let source = self.source.trim();
         let revision = self.revision.trim();
-        if source.starts_with("hf:") && !revision.is_empty() && !source.contains('@') {
-            match source
-                .split_once(':')
-                .and_then(|(_, rest)| rest.split_once(':'))
-            {
-                // `hf:owner/name:file.gguf` keeps the file after the revision.
-                Some((repo, file)) => format!("hf:{repo}@{revision}:{file}"),
-                None => format!("{source}@{revision}"),
+        if revision.is_empty() || source.contains('@') {
+            return source.to_owned();
+        }
+        match parse_hub(source) {
+            Some(Source::Hub { repo, file, .. }) => {
+                hub_source(&repo, Some(revision), file.as_deref())
             }
-        } else {
-            source.to_owned()
+            _ => source.to_owned(),
+        }
+    }
+
+    /// What the engine loads for this side's model card.
+    pub fn model_spec(&self) -> ModelSpec {
+        ModelSpec {
+            source: self.spec_source(),
+            lora: non_empty(&self.lora).map(PathBuf::from),
         }
     }
 
@@ -61,15 +126,14 @@ impl SideForm {
     }
 
     fn from_side_plan(p: &SidePlan) -> Self {
-        let (source, revision) = match p.model.strip_prefix("hf:") {
-            Some(rest) => match rest.split_once('@') {
-                Some((repo, rev)) => match rev.split_once(':') {
-                    Some((rev, file)) => (format!("hf:{repo}:{file}"), rev.to_owned()),
-                    None => (format!("hf:{repo}"), rev.to_owned()),
-                },
-                None => (p.model.clone(), String::new()),
-            },
-            None => (p.model.clone(), String::new()),
+        // The form keeps the revision in its own field; only a pinned one is split off.
+        let (source, revision) = match parse_hub(&p.model) {
+            Some(Source::Hub {
+                repo,
+                revision,
+                file,
+            }) if p.model.contains('@') => (hub_source(&repo, None, file.as_deref()), revision),
+            _ => (p.model.clone(), String::new()),
         };
         Self {
             source,
@@ -164,7 +228,16 @@ pub struct Persisted {
     pub view: View,
     /// Category and target lists of a loaded plan, applied once its packs are read.
     #[serde(skip)]
-    pub pending_categories: Option<(Vec<String>, Vec<String>)>,
+    pub pending_categories: Option<PendingCategories>,
+}
+
+/// A loaded plan's category choices, kept until its packs are read and they can be checked off.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PendingCategories {
+    /// Categories the plan audits (ids or names); empty for all.
+    pub categories: Vec<String>,
+    /// Categories the plan marks as targeted by the fine-tune.
+    pub targeted: Vec<String>,
 }
 
 impl Default for Persisted {
@@ -215,6 +288,34 @@ impl Persisted {
         }
     }
 
+    /// The current value of the field a dialog fills in (the dialog opens next to it).
+    pub fn path_of(&self, target: DialogTarget) -> String {
+        match target {
+            DialogTarget::Model(s) | DialogTarget::ModelFolder(s) => self.side(s).source.clone(),
+            DialogTarget::Lora(s) => self.side(s).lora.clone(),
+            DialogTarget::Answers(s) => self.side(s).answers.clone(),
+            DialogTarget::PackFile => String::new(),
+            DialogTarget::ExportDir => self.export_dir.clone(),
+            DialogTarget::GateFile => self.gate.clone(),
+        }
+    }
+
+    /// Every pack the setup offers or selects: the shipped ones, opened files, the selection.
+    pub fn pack_names(&self) -> Vec<String> {
+        crate::packs::builtin_names()
+            .into_iter()
+            .map(str::to_owned)
+            .chain(self.pack_files.iter().cloned())
+            .chain(self.packs.iter().cloned())
+            .collect()
+    }
+
+    /// Forget an opened pack file: no longer offered, no longer selected.
+    pub fn forget_pack_file(&mut self, name: &str) {
+        self.pack_files.retain(|p| p != name);
+        self.packs.retain(|p| p != name);
+    }
+
     /// Put a path picked in a dialog where it belongs.
     pub fn set_path(&mut self, target: DialogTarget, path: &Path) {
         let text = path.display().to_string();
@@ -238,7 +339,7 @@ impl Persisted {
     }
 
     /// The audit plan this setup describes. Category choices need the packs loaded.
-    pub fn plan(&self, tasks: &Tasks) -> Result<Plan, String> {
+    pub fn plan(&self, packs: &PackShelf) -> Result<Plan, String> {
         for (name, form) in [
             ("reference", &self.reference),
             ("candidate", &self.candidate),
@@ -267,7 +368,7 @@ impl Persisted {
         let mut categories = Vec::new();
         let mut partial = false;
         for name in &self.packs {
-            let pack = tasks.pack(name).ok_or_else(|| {
+            let pack = packs.pack(name).ok_or_else(|| {
                 format!(
                     "The pack `{name}` is still loading or could not be read; see Prompt packs."
                 )
@@ -336,15 +437,19 @@ impl Persisted {
     }
 
     /// Turn a loaded plan's category lists into check marks, once its packs are read.
-    pub fn resolve_pending_categories(&mut self, tasks: &Tasks) {
-        let Some((categories, targeted)) = &self.pending_categories else {
+    pub fn resolve_pending_categories(&mut self, shelf: &PackShelf) {
+        let Some(PendingCategories {
+            categories,
+            targeted,
+        }) = &self.pending_categories
+        else {
             return;
         };
         let mut packs = Vec::new();
         for name in &self.packs {
-            match tasks.pack(name) {
+            match shelf.pack(name) {
                 Some(p) => packs.push(p),
-                None if tasks.pack_failed(name) => {}
+                None if shelf.pack_failed(name) => {}
                 None => return,
             }
         }
@@ -396,7 +501,10 @@ impl Persisted {
         // plan's lists; an empty list means every category.
         self.excluded.clear();
         self.targeted.clear();
-        self.pending_categories = Some((plan.categories.clone(), plan.targeted.clone()));
+        self.pending_categories = Some(PendingCategories {
+            categories: plan.categories.clone(),
+            targeted: plan.targeted.clone(),
+        });
         self.judges = plan.judges.iter().map(ToString::to_string).collect();
         self.harm_probe = plan.harm_probe;
         self.gate = plan
@@ -407,5 +515,48 @@ impl Persisted {
         if !plan.out.as_os_str().is_empty() {
             self.export_dir = plan.out.display().to_string();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(source: &str, revision: &str) -> SideForm {
+        SideForm {
+            source: source.into(),
+            revision: revision.into(),
+            ..SideForm::default()
+        }
+    }
+
+    #[test]
+    fn a_revision_field_pins_a_hub_source_and_keeps_its_file_last() {
+        assert_eq!(form("hf:o/n", "abc").spec_source(), "hf:o/n@abc");
+        assert_eq!(
+            form("hf:o/n:m.gguf", "abc").spec_source(),
+            "hf:o/n@abc:m.gguf"
+        );
+        assert_eq!(form("hf:o/n@v1", "abc").spec_source(), "hf:o/n@v1");
+        assert_eq!(form("model.gguf", "abc").spec_source(), "model.gguf");
+        assert_eq!(form("hf:o/n", "").spec_source(), "hf:o/n");
+    }
+
+    #[test]
+    fn a_plans_pinned_hub_source_fills_source_and_revision_and_round_trips() {
+        for model in [
+            "hf:o/n@abc:m.gguf",
+            "hf:o/n@abc",
+            "hf:o/n",
+            "dir/model.gguf",
+        ] {
+            let side = SideForm::from_side_plan(&SidePlan::model(model));
+            assert_eq!(side.spec_source(), model);
+        }
+        let side = SideForm::from_side_plan(&SidePlan::model("hf:o/n@abc:m.gguf"));
+        assert_eq!(
+            (side.source.as_str(), side.revision.as_str()),
+            ("hf:o/n:m.gguf", "abc")
+        );
     }
 }

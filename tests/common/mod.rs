@@ -2,6 +2,10 @@
 //! weights, so tests can exercise every loading path without downloads.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fixture;
+#[cfg(feature = "gui")]
+pub mod gui;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
