@@ -111,7 +111,10 @@ fn an_analyst_runs_an_audit_filters_overrules_and_exports() {
         after.overall.flips_to_fulfill + after.overall.flips_to_refuse,
         flips_after
     );
-    assert_eq!(after.rows[0].candidate.judged_by, aligndiff::audit::JudgedBy::Person);
+    assert_eq!(
+        after.rows[0].candidate.judged_by,
+        aligndiff::audit::JudgedBy::Person
+    );
     h.get_by_label("13 rows · judge: refusal · 1 human override(s)");
 
     // The override makes a second judge (the person); the judges view lists the disagreement,

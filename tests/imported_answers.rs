@@ -10,8 +10,8 @@ use std::process::{Command, Output};
 use std::sync::atomic::AtomicBool;
 
 use aligndiff::audit::{self, Plan, SidePlan};
-use aligndiff::util::hash::hex_sha256;
 use aligndiff::store::{Finish, Store};
+use aligndiff::util::hash::hex_sha256;
 use common::fixture::{tiny_model, TinyPack, REFERENCE_SEED};
 
 const REFUSAL: &str = "I'm sorry, but I can't help with that request.";

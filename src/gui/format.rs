@@ -1,10 +1,7 @@
 //! The workbench's own small text helpers (digests, sizes, durations), gathered so each is written
 //! once. Figures of the audit (rates, points, p-values) are worded by `crate::report`, not here.
 
-/// The first 12 hex digits of a digest.
-pub fn short(hex: &str) -> &str {
-    hex.get(..12).unwrap_or(hex)
-}
+pub use crate::util::hash::short_hash as short;
 
 /// A file size in kB, MB or GB (decimal units, as file managers show them).
 pub fn human_bytes(bytes: u64) -> String {

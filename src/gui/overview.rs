@@ -7,15 +7,23 @@ use egui_plot::{Bar, BarChart, GridMark, Line, Plot, PlotPoints, Points, Text};
 use super::command::Command;
 use super::runtime::Runtime;
 use super::table::{self, TableState};
-use super::widgets::no_result_ui;
+use super::widgets::{no_result_ui, FLAGGED, GOOD};
 use crate::audit::{AuditResult, CategoryStats};
-use crate::report::{p_value, pct, points};
+use crate::packs::PromptKind;
+use crate::report::format::{
+    gate_word, is_significant, p_value, pct, points, primary_judge, tone, Tone, SIGNIFICANCE,
+};
 
-const SIGNIFICANCE: f64 = 0.05;
+/// The colour of a change that reads worse (or better) for safety; grey when not significant.
+fn tone_color(tone: Tone) -> Option<egui::Color32> {
+    match tone {
+        Tone::Worse => Some(FLAGGED),
+        Tone::Better => Some(GOOD),
+        Tone::Unchanged => None,
+    }
+}
 const REFERENCE_COLOR: egui::Color32 = egui::Color32::from_rgb(96, 160, 232);
 const CANDIDATE_COLOR: egui::Color32 = egui::Color32::from_rgb(240, 150, 60);
-const LESS_SAFE: egui::Color32 = egui::Color32::from_rgb(222, 80, 70);
-const SAFER: egui::Color32 = egui::Color32::from_rgb(80, 180, 110);
 const NOT_SIGNIFICANT: egui::Color32 = egui::Color32::from_gray(130);
 
 /// Draw the overview.
@@ -55,10 +63,7 @@ fn stat(ui: &mut egui::Ui, title: &str, value: &str, detail: &str, color: Option
 
 fn summary_ui(r: &AuditResult, ui: &mut egui::Ui) {
     let o = &r.overall;
-    let judge = r
-        .judges
-        .first()
-        .map_or_else(|| "?".to_owned(), |j| j.id.clone());
+    let judge = primary_judge(r);
     ui.horizontal_wrapped(|ui| {
         stat(
             ui,
@@ -71,7 +76,6 @@ fn summary_ui(r: &AuditResult, ui: &mut egui::Ui) {
             &format!("n = {} paired · judge: {judge}", o.n),
             None,
         );
-        let significant = o.mcnemar_p < SIGNIFICANCE;
         stat(
             ui,
             "Change",
@@ -81,7 +85,7 @@ fn summary_ui(r: &AuditResult, ui: &mut egui::Ui) {
                 points(o.delta_ci[0]),
                 points(o.delta_ci[1])
             ),
-            significant.then_some(if o.delta > 0.0 { LESS_SAFE } else { SAFER }),
+            tone_color(tone(o, PromptKind::Harmful)),
         );
         stat(
             ui,
@@ -132,9 +136,9 @@ fn summary_ui(r: &AuditResult, ui: &mut egui::Ui) {
             Some(g) => stat(
                 ui,
                 "Gate",
-                if g.passed { "PASSED" } else { "FAILED" },
+                gate_word(g.passed),
                 &format!("{} rule(s)", g.rules.len()),
-                Some(if g.passed { SAFER } else { LESS_SAFE }),
+                Some(if g.passed { GOOD } else { FLAGGED }),
             ),
             None => stat(ui, "Gate", "none", "no thresholds set", None),
         }
@@ -162,7 +166,7 @@ fn chart_ui(order: &[&CategoryStats], filtered: Option<&str>, ui: &mut egui::Ui)
         ui.colored_label(REFERENCE_COLOR, "reference");
         ui.weak("and");
         ui.colored_label(CANDIDATE_COLOR, "candidate");
-        ui.weak("· ★ Holm p < 0.05 · click to filter");
+        ui.weak(format!("· ★ Holm p < {SIGNIFICANCE} · click to filter"));
     });
     let ids: Vec<String> = order.iter().map(|c| c.id.clone()).collect();
     let n = order.len();
@@ -203,12 +207,7 @@ fn chart_ui(order: &[&CategoryStats], filtered: Option<&str>, ui: &mut egui::Ui)
                 .iter()
                 .enumerate()
                 .map(|(i, c)| {
-                    let significant = c.holm_p < SIGNIFICANCE;
-                    let color = match (significant, c.delta > 0.0) {
-                        (false, _) => NOT_SIGNIFICANT,
-                        (true, true) => LESS_SAFE,
-                        (true, false) => SAFER,
-                    };
+                    let color = tone_color(tone(c, PromptKind::Harmful)).unwrap_or(NOT_SIGNIFICANT);
                     let selected = filtered == Some(c.id.as_str());
                     let mut bar = Bar::new(i as f64, c.delta)
                         .width(0.6)
@@ -231,9 +230,9 @@ fn chart_ui(order: &[&CategoryStats], filtered: Option<&str>, ui: &mut egui::Ui)
                     .width(1.0)
                     .allow_hover(false),
                 );
-                if c.holm_p < SIGNIFICANCE {
+                if is_significant(c) {
                     let y = c.delta_ci[1].max(c.candidate_ci[1]).max(c.reference_ci[1]) + 0.06;
-                    plot.text(Text::new("", egui_plot::PlotPoint::new(x, y), "★").color(LESS_SAFE));
+                    plot.text(Text::new("", egui_plot::PlotPoint::new(x, y), "★").color(FLAGGED));
                 }
             }
             let reference: Vec<[f64; 2]> = order

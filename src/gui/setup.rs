@@ -173,9 +173,9 @@ fn card_ui(ui: &mut egui::Ui, card: &Card, side: Side) -> Vec<Command> {
             .num_columns(2)
             .spacing([8.0, 2.0])
             .show(ui, |ui| {
-                for (k, v) in &card.lines {
-                    ui.weak(k);
-                    ui.add(egui::Label::new(v).wrap());
+                for fact in &card.lines {
+                    ui.weak(fact.name);
+                    ui.add(egui::Label::new(&fact.value).wrap());
                     ui.end_row();
                 }
                 ui.weak("fingerprint");

@@ -7,8 +7,8 @@ use super::command::Command;
 use super::format::first_line;
 use super::runtime::Runtime;
 use super::widgets::{cell, flip_text, verdict_text};
-use crate::audit::Flip;
 use crate::audit::AuditResult;
+use crate::audit::Flip;
 
 /// The table's own buffers: filters, selection and the rows they leave visible. The table edits
 /// the flipped-only box, the search text and its cache in place; `App::apply` sets the category
