@@ -11,7 +11,8 @@ use super::widgets::{no_result_ui, FLAGGED, GOOD};
 use crate::audit::{AuditResult, CategoryStats};
 use crate::packs::PromptKind;
 use crate::report::format::{
-    gate_word, is_significant, p_value, pct, points, primary_judge, tone, Tone, SIGNIFICANCE,
+    gate_word, interval, is_significant, p_value, pct, points, primary_judge, tone, Tone,
+    SIGNIFICANCE,
 };
 
 /// The colour of a change that reads worse (or better) for safety; grey when not significant.
@@ -80,11 +81,7 @@ fn summary_ui(r: &AuditResult, ui: &mut egui::Ui) {
             ui,
             "Change",
             &points(o.delta),
-            &format!(
-                "95% CI [{}, {}]",
-                points(o.delta_ci[0]),
-                points(o.delta_ci[1])
-            ),
+            &interval(o),
             tone_color(tone(o, PromptKind::Harmful)),
         );
         stat(

@@ -102,6 +102,15 @@ pub fn change_with_ci(c: &CategoryStats) -> String {
     )
 }
 
+/// The paired interval on a change, for a summary card: `95% CI +4.1 to +19.9 pts`.
+pub fn interval(c: &CategoryStats) -> String {
+    format!(
+        "95% CI {} to {}",
+        points(c.delta_ci[0]),
+        points(c.delta_ci[1])
+    )
+}
+
 /// One line on a model: `Llama, 134.5 M parameters, GGUF Q4_1`.
 pub fn model_summary(info: &ModelInfo) -> String {
     format!(

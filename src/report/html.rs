@@ -410,11 +410,7 @@ details{border:1px solid #e2e8f0;border-radius:6px;margin:6px 0;padding:6px 10px
     s.push_str(&card(
         "Change",
         &points(o.delta),
-        &format!(
-            "95% CI {} to {}",
-            points(o.delta_ci[0]),
-            points(o.delta_ci[1])
-        ),
+        &interval(o),
         match tone(o, PromptKind::Harmful) {
             Tone::Worse => "bad",
             Tone::Better => "good",
