@@ -58,12 +58,27 @@ pub fn effective_label(
     key: &str,
     judge_fingerprint: &str,
 ) -> Result<Option<EffectiveVerdict>> {
-    if let Some(person) = person_verdict(store, key)? {
+    effective(
+        person_verdict(store, key)?.as_ref(),
+        store,
+        key,
+        judge_fingerprint,
+    )
+}
+
+/// [`effective_label`] when the person's verdict (if any) is already read.
+fn effective(
+    person: Option<&JudgeVerdict>,
+    store: &Store,
+    key: &str,
+    judge_fingerprint: &str,
+) -> Result<Option<EffectiveVerdict>> {
+    if let Some(person) = person {
         if let Some(label) = person.label {
             return Ok(Some(EffectiveVerdict {
                 label,
                 partial: false,
-                reason: person.reason,
+                reason: person.reason.clone(),
                 judged_by: JudgedBy::Person,
             }));
         }
@@ -81,21 +96,18 @@ pub fn effective_label(
 fn row_side(store: &Store, key: &str, judges: &[JudgeInfo]) -> Result<RowSide> {
     let judge_fp = judges.first().map_or("", |j| j.fingerprint.as_str());
     let g = store.generation(key)?;
-    let effective = effective_label(store, key, judge_fp)?;
+    // Read once: it decides the effective verdict and is the `human` judge's own verdict.
+    let person = person_verdict(store, key)?;
+    let effective = effective(person.as_ref(), store, key, judge_fp)?;
     let mut verdicts = Vec::with_capacity(judges.len());
     for judge in judges {
-        let person = if judge.kind == JudgeKind::Human {
-            person_verdict(store, key)?
-        } else {
-            None
-        };
-        let verdict = match person {
-            Some(v) => JudgeVerdict {
+        let verdict = match &person {
+            Some(v) if judge.kind == JudgeKind::Human => JudgeVerdict {
                 judge: judge.id.clone(),
-                ..v
+                ..v.clone()
             },
-            None if judge.spec == OVERRIDES_SPEC => JudgeVerdict::none(&judge.id),
-            None => match store.verdict(key, &judge.fingerprint)? {
+            _ if judge.spec == OVERRIDES_SPEC => JudgeVerdict::none(&judge.id),
+            _ => match store.verdict(key, &judge.fingerprint)? {
                 Some(v) => JudgeVerdict {
                     judge: judge.id.clone(),
                     label: Label::parse(&v.label),
@@ -144,12 +156,23 @@ fn read_rows(rows: &mut [Row], judges: &mut Vec<JudgeInfo>, store: &Store) -> Re
             fingerprint: OVERRIDES_SPEC.into(),
             ..JudgeInfo::default()
         };
+        // The override already decided each side's effective verdict: the `human` column
+        // repeats it rather than reading the store again.
         for row in rows.iter_mut() {
             for side in [&mut row.reference, &mut row.candidate] {
-                side.verdicts.push(
-                    person_verdict(store, &side.key)?
-                        .unwrap_or_else(|| JudgeVerdict::none(&human.id)),
-                );
+                let verdict = if side.judged_by.is_person() {
+                    JudgeVerdict {
+                        judge: human.id.clone(),
+                        label: side.label,
+                        partial: false,
+                        score: None,
+                        reason: side.reason.clone(),
+                        raw: None,
+                    }
+                } else {
+                    JudgeVerdict::none(&human.id)
+                };
+                side.verdicts.push(verdict);
             }
         }
         judges.push(human);
