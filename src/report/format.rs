@@ -2,7 +2,9 @@
 //! model is described. The CLI, the GUI and every exporter call these functions, so the same
 //! audit never reads red in one place and green in another.
 
-use crate::audit::{Agreement, AuditResult, CategoryStats, Drift, JudgeInfo, SideRun};
+use crate::audit::{
+    Agreement, AuditResult, CategoryStats, Drift, ImportedAnswers, JudgeInfo, SideRun,
+};
 use crate::model::{Fingerprint, ModelInfo};
 use crate::packs::PromptKind;
 pub use crate::util::hash::short_hash;
@@ -178,6 +180,22 @@ pub fn model_facts(info: &ModelInfo, fp: &Fingerprint) -> Vec<ModelFact> {
         facts.push(fact("transform", t.clone()));
     }
     facts
+}
+
+/// How an answers file matched the audit's prompts: `40 records, 38 matched to prompts, 2
+/// matching no prompt (lines 7, 9)`.
+pub fn records_sentence(i: &ImportedAnswers) -> String {
+    format!(
+        "{} records, {} matched to prompts, {} matching no prompt{}",
+        i.records,
+        i.matched,
+        i.unmatched_lines.len(),
+        if i.unmatched_lines.is_empty() {
+            String::new()
+        } else {
+            format!(" (lines {})", join_numbers(&i.unmatched_lines))
+        }
+    )
 }
 
 /// How a side is named in a report heading: its source, and `(imported answers)` when read

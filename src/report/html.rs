@@ -185,18 +185,11 @@ fn category_table(cats: &[CategoryStats], overall: &CategoryStats, kind: PromptK
 fn provenance(name: &str, side: &SideRun) -> String {
     if let Some(i) = &side.imported {
         let mut s = format!(
-            "<h3>{name} (imported answers)</h3><dl><dt>answers file</dt><dd><code>{}</code></dd><dt>sha256</dt><dd><code>{}</code></dd><dt>fingerprint</dt><dd><code>{}</code></dd><dt>records</dt><dd>{} in the file, {} matched to prompts, {} matching no prompt{}</dd><dt>prompts without an answer</dt><dd>{} (left out of the pairing)</dd>",
+            "<h3>{name} (imported answers)</h3><dl><dt>answers file</dt><dd><code>{}</code></dd><dt>sha256</dt><dd><code>{}</code></dd><dt>fingerprint</dt><dd><code>{}</code></dd><dt>records</dt><dd>{}</dd><dt>prompts without an answer</dt><dd>{} (left out of the pairing)</dd>",
             esc(&i.path.display().to_string()),
             esc(&i.sha256),
             esc(&side.fingerprint.id),
-            i.records,
-            i.matched,
-            i.unmatched_lines.len(),
-            if i.unmatched_lines.is_empty() {
-                String::new()
-            } else {
-                format!(" (lines {})", join_numbers(&i.unmatched_lines))
-            },
+            esc(&records_sentence(i)),
             missing_list(&i.missing, |m| format!("<code>{}</code>", esc(m))),
         );
         if let Some(system) = &side.plan.system {

@@ -126,18 +126,11 @@ pub fn to_markdown(r: &AuditResult) -> String {
     for (name, side) in [("Reference", &r.reference), ("Candidate", &r.candidate)] {
         match (&side.imported, &side.info) {
             (Some(i), _) => s.push_str(&format!(
-                "### {name} (imported answers)\n\n- answers file: `{}`\n- sha256: `{}`\n- fingerprint: `{}`\n- {} records, {} matched to prompts, {} matching no prompt{}\n- prompts without an answer (left out of the pairing): {}\n",
+                "### {name} (imported answers)\n\n- answers file: `{}`\n- sha256: `{}`\n- fingerprint: `{}`\n- {}\n- prompts without an answer (left out of the pairing): {}\n",
                 md_escape(&i.path.display().to_string()),
                 i.sha256,
                 side.fingerprint.id,
-                i.records,
-                i.matched,
-                i.unmatched_lines.len(),
-                if i.unmatched_lines.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (lines {})", join_numbers(&i.unmatched_lines))
-                },
+                records_sentence(i),
                 missing_list(&i.missing, |m| format!("`{}`", md_escape(m)))
             )),
             (None, info) => s.push_str(&format!(
