@@ -98,10 +98,16 @@ pub struct Fixture {
 
 /// The model pair and `pack` in a new temporary folder.
 pub fn fixture(pack: &TinyPack<'_>) -> Fixture {
+    fixture_with(|root| pack.write(root))
+}
+
+/// The model pair in a new temporary folder, with the pack `write_pack(folder)` writes there
+/// (for packs whose prompts are not [`TinyPack`]'s).
+pub fn fixture_with(write_pack: impl FnOnce(&Path) -> PathBuf) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
     let (reference, candidate) = model_pair(&root);
-    let pack = pack.write(&root);
+    let pack = write_pack(&root);
     Fixture {
         _dir: dir,
         root,
