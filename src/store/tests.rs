@@ -180,6 +180,23 @@ fn not_a_database_is_a_clear_error() {
 }
 
 #[test]
+fn an_unknown_finish_reason_in_the_store_is_an_error_not_a_guess() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open_dir(dir.path()).unwrap();
+    s.put_prompt("t", &["hi".into()]).unwrap();
+    s.put_generation(&generation("k")).unwrap();
+    assert_eq!(s.generation("k").unwrap().unwrap().finish, Finish::Stop);
+    s.conn
+        .execute(
+            "UPDATE generations SET finish = 'exploded' WHERE key = 'k'",
+            [],
+        )
+        .unwrap();
+    let e = s.generation("k").unwrap_err().to_string();
+    assert!(e.contains("unknown finish reason `exploded`"), "{e}");
+}
+
+#[test]
 fn utc_timestamps_are_iso_8601() {
     let t = now_utc();
     assert_eq!(t.len(), 20);
