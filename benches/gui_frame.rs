@@ -67,6 +67,8 @@ fn main() {
         answers: None,
         lora: None,
         system: None,
+        api_key_env: None,
+        declared_sha256: None,
     };
     let mut plan = Plan::new(side(&reference), side(&candidate), root.join("out"));
     plan.samples = 9;

@@ -26,6 +26,8 @@ fn main() {
         answers: None,
         lora: None,
         system: system.map(str::to_owned),
+        api_key_env: None,
+        declared_sha256: None,
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = root.join("screenshots");

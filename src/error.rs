@@ -41,6 +41,14 @@ pub enum Error {
         /// What serde said.
         source: serde_json::Error,
     },
+    /// A model server failed or answered something unusable (after its retries).
+    #[error("{endpoint}: {message}")]
+    Served {
+        /// The base URL, without credentials.
+        endpoint: String,
+        /// What went wrong, naming the request (never the API key).
+        message: String,
+    },
     /// The work was cancelled by the user.
     #[error("cancelled")]
     Cancelled,

@@ -17,6 +17,7 @@ pub mod judge;
 pub mod model;
 pub mod packs;
 pub mod report;
+pub mod serve;
 pub mod stats;
 pub mod store;
 pub mod util;

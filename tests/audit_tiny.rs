@@ -25,6 +25,8 @@ fn plan(f: &Fixture, candidate: &Path, out: &str) -> Plan {
         answers: None,
         lora: None,
         system: None,
+        api_key_env: None,
+        declared_sha256: None,
     };
     let mut plan = Plan::new(side(&f.reference), side(candidate), f.root.join(out));
     plan.packs = vec![f.pack.display().to_string()];

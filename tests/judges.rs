@@ -218,6 +218,8 @@ fn library_plan(f: &Fixture, out: &str) -> Plan {
         answers: None,
         lora: None,
         system: None,
+        api_key_env: None,
+        declared_sha256: None,
     };
     let mut plan = Plan::new(side(&f.reference), side(&f.candidate), f.root.join(out));
     plan.packs = vec![f.pack.display().to_string()];

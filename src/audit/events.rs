@@ -18,6 +18,26 @@ pub enum JobEvent {
         /// Its fingerprint.
         fingerprint: Box<Fingerprint>,
     },
+    /// A side's server answered its model list and the served model was found.
+    Connected {
+        /// Which side.
+        side: Side,
+        /// `openai:<base URL>#<model>`, without credentials.
+        label: String,
+        /// Its fingerprint (the served identity).
+        fingerprint: Box<Fingerprint>,
+    },
+    /// Requests to a side's server: how many are out, how many were sent again.
+    Traffic {
+        /// Which side.
+        side: Side,
+        /// Requests sent and not yet answered.
+        in_flight: usize,
+        /// Requests sent again after a failure, so far.
+        retries: usize,
+        /// Answers received per minute in this run.
+        per_minute: f64,
+    },
     /// Answers done so far for a side.
     Progress {
         /// Which side.

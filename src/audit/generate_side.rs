@@ -193,6 +193,8 @@ pub(super) fn generate_side(
     }
     Ok(SideRun {
         plan: side_plan.clone(),
+        backend: super::result::Backend::InProcess,
+        served: None,
         fingerprint: loaded.fingerprint.clone(),
         info: Some(loaded.info.clone()),
         imported: None,

@@ -181,6 +181,8 @@ pub(super) fn import_side(
     });
     Ok(SideRun {
         plan: side_plan.clone(),
+        backend: super::result::Backend::Imported,
+        served: None,
         fingerprint,
         info: None,
         imported: Some(ImportedAnswers {

@@ -11,6 +11,7 @@
 //! | `side.rs` | [`Side`]: reference or candidate |
 //! | `generate_side.rs` | a side answered by a model |
 //! | `import_side.rs` | a side read from an answers file made elsewhere |
+//! | `serve_side.rs` | a side answered by a model on an OpenAI-compatible server |
 //! | `harm_probe.rs` | each model's own rating of how harmful the requests are |
 //! | `judging.rs` | every judge on every stored answer |
 //! | `rows.rs` | reads stored rows back; the one override rule |
@@ -29,14 +30,15 @@ pub mod plan;
 pub mod result;
 pub mod rows;
 pub mod runner;
+mod serve_side;
 mod side;
 
 pub use crate::judge::JudgeInfo;
 pub use events::JobEvent;
 pub use plan::{plan_items, Item, Plan, SidePlan};
 pub use result::{
-    Agreement, AuditResult, CategoryAgreement, CategoryStats, Disagreement, Drift, Flip, HarmShift,
-    ImportedAnswers, JudgeVerdict, JudgedBy, Row, RowSide, SideRun,
+    Agreement, AuditResult, Backend, CategoryAgreement, CategoryStats, Disagreement, Drift, Flip,
+    HarmShift, ImportedAnswers, JudgeVerdict, JudgedBy, Row, RowSide, ServedSide, SideRun,
 };
 pub use rows::effective_label;
 pub use runner::{run, spawn, JobHandle};

@@ -10,14 +10,17 @@ use crate::generate::GenerationSettings;
 use crate::judge::{spec, JudgeSpec};
 use crate::model::{ModelSpec, Requantize};
 use crate::packs::{self, Pack, Prompt};
+use crate::serve::ServingSettings;
 
 /// One side of the comparison: a model to load, or a file of answers made elsewhere (then
 /// `model` is empty and `answers` names the file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SidePlan {
-    /// A GGUF file, a model folder or `hf:owner/name[@revision]`; empty for imported answers.
-    #[serde(default)]
+    /// A GGUF file, a model folder, `hf:owner/name[@revision]` or a served model
+    /// `openai:<base URL>#<name>`; empty for imported answers. Written out (to the store, a
+    /// report) without any credentials a server URL holds.
+    #[serde(default, serialize_with = "serialize_public_source")]
     pub model: String,
     /// A JSONL or CSV file of answers made elsewhere, used instead of a model (see
     /// [`crate::answers`]).
@@ -29,6 +32,18 @@ pub struct SidePlan {
     /// A system prompt given with every request.
     #[serde(default)]
     pub system: Option<String>,
+    /// For a served model: the environment variable holding its API key (default
+    /// `OPENAI_API_KEY`). The key itself is never recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    /// For a served model: the SHA-256 the analyst was told the server's weights have,
+    /// recorded as declared (aligndiff cannot check a server's weights).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_sha256: Option<String>,
+}
+
+fn serialize_public_source<S: serde::Serializer>(source: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::serve::public_source(source))
 }
 
 impl SidePlan {
@@ -39,17 +54,22 @@ impl SidePlan {
             answers: None,
             lora: None,
             system: None,
+            api_key_env: None,
+            declared_sha256: None,
         }
     }
 
     /// A side whose answers come from a file.
     pub fn answers(file: impl Into<PathBuf>) -> Self {
         Self {
-            model: String::new(),
             answers: Some(file.into()),
-            lora: None,
-            system: None,
+            ..Self::model("")
         }
+    }
+
+    /// Whether this side's model is on a server (`openai:`).
+    pub fn is_served(&self) -> bool {
+        self.answers.is_none() && crate::serve::is_served(&self.model)
     }
 
     /// Whether this side's answers are imported from a file rather than generated.
@@ -57,11 +77,11 @@ impl SidePlan {
         self.answers.is_some()
     }
 
-    /// The model source, or `answers:FILE` for imported answers.
+    /// The model source (without credentials), or `answers:FILE` for imported answers.
     pub fn label(&self) -> String {
         match &self.answers {
             Some(file) => format!("answers:{}", file.display()),
-            None => self.model.clone(),
+            None => crate::serve::public_source(&self.model),
         }
     }
 
@@ -77,6 +97,29 @@ impl SidePlan {
             (Some(_), true) if self.lora.is_some() => Err(Error::Invalid(format!(
                 "{name}: a LoRA adapter needs a model; imported answers take none"
             ))),
+            _ if self.is_served() => {
+                crate::serve::Endpoint::parse(&self.model)
+                    .map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
+                if self.lora.is_some() {
+                    return Err(Error::Invalid(format!(
+                        "{name}: a LoRA adapter on a served model is the server's to apply \
+                         (vLLM: --lora-modules NAME=PATH, then openai:URL#NAME)"
+                    )));
+                }
+                if let Some(sha) = &self.declared_sha256 {
+                    if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+                        return Err(Error::Invalid(format!(
+                            "{name}: declared_sha256 must be 64 hex digits"
+                        )));
+                    }
+                }
+                Ok(())
+            }
+            _ if self.api_key_env.is_some() || self.declared_sha256.is_some() => {
+                Err(Error::Invalid(format!(
+                    "{name}: api_key_env and declared_sha256 are for served models (openai:URL#NAME)"
+                )))
+            }
             _ => Ok(()),
         }
     }
@@ -143,6 +186,12 @@ pub struct Plan {
     /// Folder of the SQLite store (default: the user's data folder).
     #[serde(default)]
     pub store: Option<PathBuf>,
+    /// How requests go to served models (sides and judges on a server).
+    #[serde(default)]
+    pub serving: ServingSettings,
+    /// The environment variable holding served judges' API key (default `OPENAI_API_KEY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_api_key_env: Option<String>,
 }
 
 fn default_packs() -> Vec<String> {
@@ -195,6 +244,8 @@ impl Plan {
             gate: None,
             out,
             store: None,
+            serving: ServingSettings::default(),
+            judge_api_key_env: None,
         }
     }
 
@@ -227,6 +278,7 @@ impl Plan {
         for side in [&mut self.reference, &mut self.candidate] {
             if !side.model.is_empty()
                 && !side.model.starts_with("hf:")
+                && !crate::serve::is_served(&side.model)
                 && Path::new(&side.model).is_relative()
             {
                 side.model = base.join(&side.model).display().to_string();
@@ -254,6 +306,7 @@ impl Plan {
     /// Check the settings make sense.
     pub fn validate(&self) -> Result<()> {
         self.generation.validate()?;
+        self.serving.validate()?;
         if self.samples == 0 || self.samples > 100 {
             return Err(Error::Invalid("samples must be between 1 and 100".into()));
         }

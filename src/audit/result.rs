@@ -28,11 +28,73 @@ pub struct ImportedAnswers {
     pub missing: Vec<String>,
 }
 
+/// How a side's answers were made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// By aligndiff's own engine, from the model files.
+    InProcess,
+    /// Read from an answers file made elsewhere.
+    Imported,
+    /// By a model on an OpenAI-compatible server.
+    Openai,
+}
+
+impl Backend {
+    /// `in-process`, `imported` or `openai`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProcess => "in-process",
+            Self::Imported => "imported",
+            Self::Openai => "openai",
+        }
+    }
+}
+
+/// A side answered by a model on a server: what the server said, and what aligndiff could not
+/// check (the weights).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ServedSide {
+    /// The base URL, without credentials.
+    pub endpoint: String,
+    /// The served model name requests carried.
+    pub served_model: String,
+    /// The server's `/v1/models` entry for it (vLLM adds `root` and `parent` for adapters).
+    pub server_said: serde_json::Value,
+    /// The `model` values the server's responses carried.
+    pub server_models: Vec<String>,
+    /// The `system_fingerprint` values the responses carried (more than one: the server
+    /// changed while the answers were made).
+    pub system_fingerprints: Vec<String>,
+    /// The environment variable the API key was read from.
+    pub api_key_env: String,
+    /// Whether that variable was set (the key itself is never recorded).
+    pub api_key_set: bool,
+    /// Always false: aligndiff sees the API, not the weights the server loaded.
+    pub weights_verified: bool,
+    /// The weights' SHA-256 as the analyst was told it, if given: declared, not verified.
+    pub declared_sha256: Option<String>,
+    /// Requests answered in this run.
+    pub requests: usize,
+    /// Requests sent again after a failure (429, 5xx, timeout, broken connection).
+    pub retries: usize,
+    /// Answers received per minute in this run.
+    pub answers_per_minute: f64,
+    /// Prompt and answer tokens over every answer, as the server counted them.
+    pub prompt_tokens: u64,
+    /// Answer tokens, as the server counted them.
+    pub completion_tokens: u64,
+}
+
 /// What one side contributed.
 #[derive(Debug, Clone, Serialize)]
 pub struct SideRun {
     /// The plan for this side.
     pub plan: SidePlan,
+    /// How the answers were made.
+    pub backend: Backend,
+    /// The server and what it said, for a served side.
+    pub served: Option<ServedSide>,
     /// Fingerprint of the loaded model, or of the answers file (role `answers`) when imported.
     pub fingerprint: Fingerprint,
     /// Model summary; `None` when the answers were imported (no model was loaded).

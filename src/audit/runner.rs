@@ -11,7 +11,7 @@ use super::events::JobEvent;
 use super::plan::Plan;
 use super::result::{AuditResult, HarmShift, SideRun};
 use super::side::Side;
-use super::{gate, generate_side, import_side, judging, plan, rows};
+use super::{gate, generate_side, import_side, judging, plan, rows, serve_side};
 use crate::error::{Error, Result};
 use crate::judge::harm_probe::HarmProbe;
 use crate::store::Store;
@@ -29,6 +29,9 @@ fn answer_side(
     let side_plan = plan.side(side);
     match &side_plan.answers {
         Some(file) => import_side::import_side(side_plan, file, side, items, store, on_event),
+        None if side_plan.is_served() => {
+            serve_side::serve_side(plan, side, items, store, cancel, on_event)
+        }
         None => generate_side::generate_side(plan, side, items, store, cancel, on_event),
     }
 }

@@ -1,7 +1,6 @@
 //! `aligndiff audit` and `aligndiff judge`: build the plan from flags or a plan file, run it
 //! with a progress line, print the findings and exit by the gate.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -51,30 +50,27 @@ pub(super) fn audit_plan(args: &AuditArgs) -> Result<audit::Plan> {
     if let Some(path) = &args.plan {
         return Ok(audit::Plan::from_toml_file(path)?);
     }
-    let side = |model: &Option<String>,
-                answers: &Option<PathBuf>,
-                lora: &Option<PathBuf>,
-                system: &Option<String>| audit::SidePlan {
-        model: model.clone().unwrap_or_default(),
-        answers: answers.clone(),
-        lora: lora.clone(),
-        system: system.clone(),
-    };
     let mut plan = audit::Plan::new(
-        side(
-            &args.reference,
-            &args.reference_answers,
-            &args.reference_lora,
-            &args.reference_system,
-        ),
-        side(
-            &args.candidate,
-            &args.candidate_answers,
-            &args.candidate_lora,
-            &args.candidate_system,
-        ),
+        audit::SidePlan {
+            model: args.reference.clone().unwrap_or_default(),
+            answers: args.reference_answers.clone(),
+            lora: args.reference_lora.clone(),
+            system: args.reference_system.clone(),
+            api_key_env: args.reference_api_key_env.clone(),
+            declared_sha256: args.reference_declared_sha256.clone(),
+        },
+        audit::SidePlan {
+            model: args.candidate.clone().unwrap_or_default(),
+            answers: args.candidate_answers.clone(),
+            lora: args.candidate_lora.clone(),
+            system: args.candidate_system.clone(),
+            api_key_env: args.candidate_api_key_env.clone(),
+            declared_sha256: args.candidate_declared_sha256.clone(),
+        },
         args.out.clone().unwrap_or_default(),
     );
+    plan.serving = args.serving.settings();
+    plan.judge_api_key_env = args.serving.judge_api_key_env.clone();
     if !args.packs.is_empty() {
         plan.packs = args.packs.clone();
     }
@@ -143,6 +139,7 @@ pub(super) fn run_audit(args: &AuditArgs) -> Result<ExitCode> {
     let mut side_started = std::time::Instant::now();
     let mut side_generated_at_start = 0usize;
     let mut last_line = std::time::Instant::now() - std::time::Duration::from_secs(1);
+    let mut traffic = String::new();
     let mut on_event = |event: audit::JobEvent| match event {
         audit::JobEvent::Stage(msg) => eprintln!("\r\x1b[K{msg}"),
         audit::JobEvent::Loaded {
@@ -158,6 +155,23 @@ pub(super) fn run_audit(args: &AuditArgs) -> Result<ExitCode> {
                 info.load_seconds
             );
             side_started = std::time::Instant::now();
+        }
+        audit::JobEvent::Connected {
+            side,
+            label,
+            fingerprint,
+        } => {
+            eprintln!(
+                "{}: {label} on the server, identity {} (weights not visible to aligndiff)",
+                side.as_str(),
+                fingerprint.short_id(),
+            );
+            side_started = std::time::Instant::now();
+        }
+        audit::JobEvent::Traffic {
+            in_flight, retries, ..
+        } => {
+            traffic = format!(" · {in_flight} in flight, {retries} retries");
         }
         audit::JobEvent::Progress {
             side,
@@ -184,7 +198,7 @@ pub(super) fn run_audit(args: &AuditArgs) -> Result<ExitCode> {
             let width = 30;
             let filled = (done * width).checked_div(total).unwrap_or(width);
             eprint!(
-                "\r\x1b[K{:<9} [{}{}] {done}/{total} answers ({cached} reused) {tokens_per_s:.0} tok/s ETA {}",
+                "\r\x1b[K{:<9} [{}{}] {done}/{total} answers ({cached} reused) {tokens_per_s:.0} tok/s ETA {}{traffic}",
                 side.as_str(),
                 "#".repeat(filled),
                 ".".repeat(width - filled),

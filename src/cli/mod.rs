@@ -53,7 +53,8 @@ struct GuiArgs {
 struct AuditArgs {
     /// A plan file (TOML) holding the same settings as the flags below.
     plan: Option<PathBuf>,
-    /// Reference model: a GGUF file, a model folder or hf:owner/name[@revision].
+    /// Reference model: a GGUF file, a model folder, hf:owner/name[@revision], or a model on
+    /// an OpenAI-compatible server, openai:<base URL>#<served model name>.
     #[arg(long, required_unless_present_any = ["plan", "reference_answers"])]
     reference: Option<String>,
     /// Candidate model.
@@ -78,6 +79,23 @@ struct AuditArgs {
     /// System prompt for the candidate.
     #[arg(long)]
     candidate_system: Option<String>,
+    /// The environment variable holding the reference server's API key (default
+    /// OPENAI_API_KEY). The key itself is never recorded.
+    #[arg(long, value_name = "VAR")]
+    reference_api_key_env: Option<String>,
+    /// The environment variable holding the candidate server's API key (default
+    /// OPENAI_API_KEY).
+    #[arg(long, value_name = "VAR")]
+    candidate_api_key_env: Option<String>,
+    /// The SHA-256 you were told the reference server's weights have: recorded as declared,
+    /// not verified.
+    #[arg(long, value_name = "SHA256")]
+    reference_declared_sha256: Option<String>,
+    /// The SHA-256 you were told the candidate server's weights have.
+    #[arg(long, value_name = "SHA256")]
+    candidate_declared_sha256: Option<String>,
+    #[command(flatten)]
+    serving: ServingArgs,
     /// Prompt pack name or path (repeatable); default sorry44 and benign-controls.
     #[arg(long = "pack")]
     packs: Vec<String>,
@@ -126,6 +144,33 @@ struct AuditArgs {
     /// Where the reports go.
     #[arg(long, required_unless_present = "plan")]
     out: Option<PathBuf>,
+}
+
+/// How requests go to a model on a server.
+#[derive(Args, Clone)]
+struct ServingArgs {
+    /// Requests in flight at once to each server (served models and judges).
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Seconds one request to a server may take.
+    #[arg(long, value_name = "SECS", default_value_t = 600.0)]
+    request_timeout: f64,
+    /// Times a failed request (429, 5xx, timeout, dropped connection) is sent again.
+    #[arg(long, default_value_t = 6)]
+    max_retries: u32,
+    /// The environment variable holding served judges' API key (default OPENAI_API_KEY).
+    #[arg(long, value_name = "VAR")]
+    judge_api_key_env: Option<String>,
+}
+
+impl ServingArgs {
+    fn settings(&self) -> aligndiff::serve::ServingSettings {
+        aligndiff::serve::ServingSettings {
+            concurrency: self.concurrency,
+            request_timeout_s: self.request_timeout,
+            max_retries: self.max_retries,
+        }
+    }
 }
 
 #[derive(Args)]

@@ -19,6 +19,17 @@ pub struct SideProgress {
     pub tokens_per_s: f64,
 }
 
+/// Requests to a side's server, for a served model.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerTraffic {
+    /// Requests sent and not yet answered.
+    pub in_flight: usize,
+    /// Requests sent again after a failure.
+    pub retries: usize,
+    /// Answers received per minute.
+    pub per_minute: f64,
+}
+
 /// The answer being streamed in.
 #[derive(Debug, Clone)]
 pub struct StreamedAnswer {
@@ -57,6 +68,10 @@ pub struct Job {
     pub stage: String,
     /// Counts per side (reference, candidate), once generation started.
     pub progress: [Option<SideProgress>; 2],
+    /// Requests in flight and retries per side, for served models.
+    pub traffic: [Option<ServerTraffic>; 2],
+    /// The served model each side found on its server (`openai:URL#model`).
+    pub served: [Option<String>; 2],
     /// The answer being streamed.
     pub stream: Option<StreamedAnswer>,
     /// The judge at work.
@@ -91,6 +106,8 @@ impl Job {
             prompts,
             stage: "starting".into(),
             progress: [None, None],
+            traffic: [None, None],
+            served: [None, None],
             stream: None,
             judging: None,
             stopping: false,
@@ -108,6 +125,21 @@ impl Job {
                     info,
                     fingerprint,
                 } => update.loaded.push((side, Card::new(&info, &fingerprint))),
+                JobEvent::Connected { side, label, .. } => {
+                    self.served[side_index(side)] = Some(label);
+                }
+                JobEvent::Traffic {
+                    side,
+                    in_flight,
+                    retries,
+                    per_minute,
+                } => {
+                    self.traffic[side_index(side)] = Some(ServerTraffic {
+                        in_flight,
+                        retries,
+                        per_minute,
+                    });
+                }
                 JobEvent::Progress {
                     side,
                     done,

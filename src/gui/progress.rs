@@ -81,6 +81,16 @@ fn job_ui(job: &Job, ui: &mut egui::Ui) {
                     p.done, p.total, p.cached, p.tokens_per_s
                 ));
                 ui.add(egui::ProgressBar::new(fraction).show_percentage());
+                if let Some(served) = &job.served[i] {
+                    let t = job.traffic[i].unwrap_or_default();
+                    ui.label(
+                        egui::RichText::new(format!(
+                            "{served} · {} in flight · {} retries · {:.1} answers/min",
+                            t.in_flight, t.retries, t.per_minute
+                        ))
+                        .small(),
+                    );
+                }
             }
             None => {
                 remaining += job.prompts.len();

@@ -122,6 +122,8 @@ impl SideForm {
             answers: non_empty(&self.answers).map(PathBuf::from),
             lora: non_empty(&self.lora).map(PathBuf::from),
             system: non_empty(&self.system).map(str::to_owned),
+            api_key_env: None,
+            declared_sha256: None,
         }
     }
 

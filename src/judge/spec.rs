@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::template::{JudgeTemplate, RUBRIC_NAMES};
 use crate::error::{Error, Result};
 use crate::model::Source;
+use crate::serve::public_source;
 
 /// Which judge to use. Written and read as the strings above (plans hold them as strings).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -142,6 +143,16 @@ impl JudgeSpec {
     /// `llama-guard@MODEL-NAME` (the model's file or folder name without extension).
     pub fn id(&self) -> String {
         let short = |source: &str| -> String {
+            if crate::serve::is_served(source) {
+                // `openai:http://host:8001/v1#sorry-judge` → `sorry-judge` (or the host).
+                return match crate::serve::Endpoint::parse(source) {
+                    Ok(e) => e.model().map_or_else(
+                        || e.authority().to_owned(),
+                        |m| m.rsplit('/').next().unwrap_or(m).to_owned(),
+                    ),
+                    Err(_) => "server".to_owned(),
+                };
+            }
             let last = source
                 .trim_end_matches('/')
                 .rsplit(['/', '\\', ':'])
@@ -181,8 +192,13 @@ impl JudgeSpec {
             super::human::HumanLabels::from_file(file)?;
         }
         if let Some(model) = self.model_source() {
-            Source::parse(model)
-                .map_err(|e| Error::Invalid(format!("judge `{self}`: judge model: {e}")))?;
+            if crate::serve::is_served(model) {
+                crate::serve::Endpoint::parse(model)
+                    .map_err(|e| Error::Invalid(format!("judge `{self}`: judge model: {e}")))?;
+            } else {
+                Source::parse(model)
+                    .map_err(|e| Error::Invalid(format!("judge `{self}`: judge model: {e}")))?;
+            }
         }
         Ok(())
     }
@@ -190,7 +206,10 @@ impl JudgeSpec {
     /// Take relative file paths (template, labels, local model) relative to `base`.
     pub fn rebase(&mut self, base: &Path) {
         let rebase = |s: &mut String| {
-            if !s.starts_with("hf:") && Path::new(s.as_str()).is_relative() {
+            if !s.starts_with("hf:")
+                && !crate::serve::is_served(s)
+                && Path::new(s.as_str()).is_relative()
+            {
                 *s = base.join(&*s).display().to_string();
             }
         };
@@ -220,10 +239,14 @@ impl fmt::Display for JudgeSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Refusal => write!(f, "refusal"),
-            Self::Rubric { template, model } => write!(f, "rubric:{template}@{model}"),
-            Self::LlamaGuard { model } => write!(f, "llama-guard:{model}"),
-            Self::Qwen3Guard { model } => write!(f, "qwen3guard:{model}"),
-            Self::ShieldGemma { model } => write!(f, "shieldgemma:{model}"),
+            // A served judge's URL is written without credentials: specs end up in plans,
+            // stores and reports.
+            Self::Rubric { template, model } => {
+                write!(f, "rubric:{template}@{}", public_source(model))
+            }
+            Self::LlamaGuard { model } => write!(f, "llama-guard:{}", public_source(model)),
+            Self::Qwen3Guard { model } => write!(f, "qwen3guard:{}", public_source(model)),
+            Self::ShieldGemma { model } => write!(f, "shieldgemma:{}", public_source(model)),
             Self::Human { file } => write!(f, "human:{}", file.display()),
         }
     }

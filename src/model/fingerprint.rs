@@ -34,8 +34,26 @@ pub struct Fingerprint {
     pub template_sha256: String,
     /// Load-time transformations that change the numbers (requantization, LoRA merge scale).
     pub transforms: Vec<String>,
+    /// For a model on a server: what identifies it (aligndiff sees no files then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served: Option<ServedIdentity>,
     /// SHA-256 over all of the above: the key generations are cached under.
     pub id: String,
+}
+
+/// What identifies a model answered by a server (an `openai:` source): the endpoint, the served
+/// name and what the server's model list says about it. The weights themselves are out of
+/// reach: nothing here proves which weights the server loaded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServedIdentity {
+    /// The API family: `openai`.
+    pub backend: String,
+    /// The base URL, without credentials.
+    pub endpoint: String,
+    /// The served model name requests use.
+    pub served_model: String,
+    /// The server's `/v1/models` entry for it, less fields that change between requests.
+    pub server_said: serde_json::Value,
 }
 
 impl Fingerprint {
@@ -67,13 +85,61 @@ impl Fingerprint {
             revision,
             template_sha256,
             transforms,
+            served: None,
             id,
+        }
+    }
+
+    /// The fingerprint of a served model: its id covers the endpoint, the served name and the
+    /// server's description (in a canonical JSON form), so a restarted server that describes
+    /// the same model the same way keeps its stored answers.
+    pub fn served(identity: ServedIdentity) -> Self {
+        let text = [
+            "served-model",
+            &identity.backend,
+            &identity.endpoint,
+            &identity.served_model,
+            &canonical_json(&identity.server_said),
+        ]
+        .join("\u{0}");
+        Self {
+            files: Vec::new(),
+            revision: None,
+            template_sha256: String::new(),
+            transforms: Vec::new(),
+            id: crate::util::hash::hex_sha256(text.as_bytes()),
+            served: Some(identity),
         }
     }
 
     /// The first 12 hex digits of the id, for display.
     pub fn short_id(&self) -> &str {
         &self.id[..12.min(self.id.len())]
+    }
+}
+
+/// JSON with object keys sorted at every level, whatever order the server wrote them in.
+pub fn canonical_json(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let parts: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", Value::String(k.clone()), canonical_json(&map[k])))
+                .collect();
+            format!("{{{}}}", parts.join(","))
+        }
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(canonical_json)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        other => other.to_string(),
     }
 }
 

@@ -18,7 +18,7 @@ use candle_core::Device;
 use serde::Serialize;
 
 pub use arch::{Architecture, ModelConfig};
-pub use fingerprint::{FileDigest, Fingerprint, HashCache};
+pub use fingerprint::{FileDigest, Fingerprint, HashCache, ServedIdentity};
 pub use source::Source;
 pub use template::{ChatTemplate, Message};
 pub use tokenizer::TextTokenizer;

@@ -80,6 +80,10 @@ CREATE TABLE IF NOT EXISTS overrides (
     note TEXT NOT NULL,
     created TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS served_answers (
+    generation TEXT PRIMARY KEY REFERENCES generations(key),
+    response_json TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     started TEXT NOT NULL,
@@ -278,6 +282,38 @@ impl Store {
             )
             .map_err(|e| self.err(&e))?;
         Ok(n == 1)
+    }
+
+    /// Store an answer from a server together with what the server said about it (model,
+    /// fingerprint, usage), in one transaction; returns false if one was already stored.
+    pub fn put_served_generation(&self, g: &StoredGeneration, response_json: &str) -> Result<bool> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.err(&e))?;
+        let new = self.put_generation(g)?;
+        if new {
+            tx.execute(
+                "INSERT INTO served_answers (generation, response_json) VALUES (?1, ?2)
+                 ON CONFLICT(generation) DO NOTHING",
+                params![g.key, response_json],
+            )
+            .map_err(|e| self.err(&e))?;
+        }
+        tx.commit().map_err(|e| self.err(&e))?;
+        Ok(new)
+    }
+
+    /// What the server said about the answer under `key` (JSON), for served answers.
+    pub fn served_answer(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT response_json FROM served_answers WHERE generation = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(&e))
     }
 
     /// The stored answer under `key`.

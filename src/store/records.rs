@@ -17,15 +17,18 @@ pub enum Finish {
     Length,
     /// The answer was read from a file made elsewhere.
     Imported,
+    /// A server's content filter cut the answer off (`finish_reason: content_filter`).
+    Filtered,
 }
 
 impl Finish {
-    /// `stop`, `length` or `imported`, as stored.
+    /// `stop`, `length`, `imported` or `filtered`, as stored.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Stop => "stop",
             Self::Length => "length",
             Self::Imported => "imported",
+            Self::Filtered => "filtered",
         }
     }
 
@@ -35,6 +38,7 @@ impl Finish {
             "stop" => Some(Self::Stop),
             "length" => Some(Self::Length),
             "imported" => Some(Self::Imported),
+            "filtered" => Some(Self::Filtered),
             _ => None,
         }
     }
