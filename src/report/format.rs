@@ -123,6 +123,63 @@ pub fn model_summary(info: &ModelInfo) -> String {
     )
 }
 
+/// What the report says about a model on a server, in order: the endpoint, the served model,
+/// what the server said, what aligndiff could not check, and how the requests went.
+pub fn served_facts(s: &crate::audit::ServedSide) -> Vec<ModelFact> {
+    let fact = |name, value| ModelFact { name, value };
+    let mut facts = vec![
+        fact(
+            "backend",
+            "OpenAI-compatible server (chat completions)".to_owned(),
+        ),
+        fact("endpoint", s.endpoint.clone()),
+        fact("served model", s.served_model.clone()),
+        fact(
+            "server said",
+            crate::model::fingerprint::canonical_json(&s.server_said),
+        ),
+    ];
+    if !s.server_models.is_empty() {
+        facts.push(fact("responses' model", s.server_models.join(", ")));
+    }
+    facts.push(fact(
+        "system fingerprint",
+        match s.system_fingerprints.len() {
+            0 => "none sent".to_owned(),
+            1 => s.system_fingerprints[0].clone(),
+            n => format!(
+                "{n} different ones (the server changed while answering): {}",
+                s.system_fingerprints.join(", ")
+            ),
+        },
+    ));
+    facts.push(fact(
+        "weights",
+        match &s.declared_sha256 {
+            Some(sha) => format!(
+                "not verified by aligndiff (it sees only the API); declared SHA-256 {sha}, as given by the analyst"
+            ),
+            None => "not verified by aligndiff: it sees only the API, not the files the server loaded".to_owned(),
+        },
+    ));
+    facts.push(fact(
+        "API key",
+        format!(
+            "from ${} ({}; never recorded)",
+            s.api_key_env,
+            if s.api_key_set { "set" } else { "not set" }
+        ),
+    ));
+    facts.push(fact(
+        "requests",
+        format!(
+            "{} answered in this run, {} retried, {:.1} answers/min; {} prompt and {} answer tokens as the server counted them",
+            s.requests, s.retries, s.answers_per_minute, s.prompt_tokens, s.completion_tokens
+        ),
+    ));
+    facts
+}
+
 /// One fact about a loaded model, as a model card, the report's provenance and the inspector
 /// show it.
 #[derive(Debug, Clone, PartialEq)]

@@ -198,6 +198,26 @@ fn provenance(name: &str, side: &SideRun) -> String {
         s.push_str("</dl>");
         return s;
     }
+    if let Some(served) = &side.served {
+        let mut s = format!(
+            "<h3>{name} (served model)</h3><dl><dt>source</dt><dd><code>{}</code></dd><dt>system prompt</dt><dd>{}</dd><dt>identity</dt><dd><code>{}</code></dd>",
+            esc(&crate::serve::public_source(&side.plan.model)),
+            side.plan
+                .system
+                .as_deref()
+                .map_or("<i>none</i>".into(), |s| format!("“{}”", esc(s))),
+            esc(&side.fingerprint.id),
+        );
+        for fact in served_facts(served) {
+            let _ = write!(s, "<dt>{}</dt><dd>{}</dd>", fact.name, esc(&fact.value));
+        }
+        let _ = write!(
+            s,
+            "<dt>answers</dt><dd>{} received from the server, {} reused from the store, {} stopped at the token limit</dd></dl>",
+            side.generated, side.reused, side.hit_token_limit
+        );
+        return s;
+    }
     let mut s = format!(
         "<h3>{name}</h3><dl><dt>source</dt><dd><code>{}</code></dd>",
         esc(&side.plan.model)

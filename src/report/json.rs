@@ -6,8 +6,9 @@ use serde_json::json;
 use crate::audit::{AuditResult, SideRun};
 
 fn side_json(side: &SideRun) -> serde_json::Value {
-    json!({
-        "source": side.plan.model,
+    let mut block = json!({
+        "backend": side.backend.as_str(),
+        "source": crate::serve::public_source(&side.plan.model),
         "lora": side.plan.lora,
         "system_prompt": side.plan.system,
         "imported": side.imported.is_some(),
@@ -43,7 +44,29 @@ fn side_json(side: &SideRun) -> serde_json::Value {
             "reused_from_store": side.reused,
             "hit_token_limit": side.hit_token_limit,
         },
-    })
+    });
+    if let (Some(served), Some(obj)) = (&side.served, block.as_object_mut()) {
+        obj.insert("endpoint".into(), json!(served.endpoint));
+        obj.insert("served_model".into(), json!(served.served_model));
+        obj.insert("server_said".into(), served.server_said.clone());
+        obj.insert(
+            "served".into(),
+            json!({
+                "server_models": served.server_models,
+                "system_fingerprints": served.system_fingerprints,
+                "api_key_env": served.api_key_env,
+                "api_key_set": served.api_key_set,
+                "weights_verified": served.weights_verified,
+                "declared_sha256": served.declared_sha256,
+                "requests": served.requests,
+                "retries": served.retries,
+                "answers_per_minute": served.answers_per_minute,
+                "prompt_tokens": served.prompt_tokens,
+                "completion_tokens": served.completion_tokens,
+            }),
+        );
+    }
+    block
 }
 
 /// The `report.json` document.

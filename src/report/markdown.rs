@@ -125,6 +125,17 @@ pub fn to_markdown(r: &AuditResult) -> String {
     s.push_str("## Provenance\n\n");
     for (name, side) in [("Reference", &r.reference), ("Candidate", &r.candidate)] {
         match (&side.imported, &side.info) {
+            _ if side.served.is_some() => {
+                let served = side.served.as_ref().map(served_facts).unwrap_or_default();
+                s.push_str(&format!(
+                    "### {name} (served model)\n\n- source: `{}`\n- identity: `{}`\n",
+                    md_escape(&crate::serve::public_source(&side.plan.model)),
+                    side.fingerprint.id
+                ));
+                for f in served {
+                    s.push_str(&format!("- {}: {}\n", f.name, md_escape(&f.value)));
+                }
+            }
             (Some(i), _) => s.push_str(&format!(
                 "### {name} (imported answers)\n\n- answers file: `{}`\n- sha256: `{}`\n- fingerprint: `{}`\n- {}\n- prompts without an answer (left out of the pairing): {}\n",
                 md_escape(&i.path.display().to_string()),
@@ -146,9 +157,19 @@ pub fn to_markdown(r: &AuditResult) -> String {
             s.push_str(&format!("- load-time transform: {t}\n"));
         }
         s.push_str(&format!(
-            "- answers: {} generated, {} reused from the store, {} stopped at the token limit\n\n| role | bytes | sha256 | path |\n|---|---|---|---|\n",
-            side.generated, side.reused, side.hit_token_limit
+            "- answers: {} {}, {} reused from the store, {} stopped at the token limit\n\n",
+            side.generated,
+            if side.served.is_some() {
+                "received from the server"
+            } else {
+                "generated"
+            },
+            side.reused,
+            side.hit_token_limit
         ));
+        if !side.fingerprint.files.is_empty() {
+            s.push_str("| role | bytes | sha256 | path |\n|---|---|---|---|\n");
+        }
         for f in &side.fingerprint.files {
             s.push_str(&format!(
                 "| {} | {} | `{}` | `{}` |\n",
