@@ -2,6 +2,7 @@
 
 mod audit;
 mod model;
+mod served;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -202,9 +203,20 @@ struct PacksArgs {
 
 #[derive(Args, Clone)]
 struct ModelArgs {
-    /// A GGUF file, a safetensors model folder, or hf:owner/name[@revision][:file.gguf].
+    /// A GGUF file, a safetensors model folder, hf:owner/name[@revision][:file.gguf], or a
+    /// model on an OpenAI-compatible server, openai:<base URL>#<served model name>.
     #[arg(long)]
     model: String,
+    /// For a served model: the environment variable holding the API key (default
+    /// OPENAI_API_KEY). The key itself is never printed or recorded.
+    #[arg(long, value_name = "VAR")]
+    api_key_env: Option<String>,
+    /// For a served model: seconds one request may take.
+    #[arg(long, value_name = "SECS", default_value_t = 600.0)]
+    request_timeout: f64,
+    /// For a served model: times a failed request is sent again.
+    #[arg(long, default_value_t = 6)]
+    max_retries: u32,
     /// A PEFT LoRA adapter folder to merge into a safetensors base.
     #[arg(long)]
     lora: Option<PathBuf>,
@@ -229,6 +241,32 @@ fn parse_requantize(s: &str) -> std::result::Result<Requantize, String> {
 }
 
 impl ModelArgs {
+    /// Whether the model is on a server.
+    fn is_served(&self) -> bool {
+        aligndiff::serve::is_served(&self.model)
+    }
+
+    /// Find the served model on its server, sending at most `concurrency` requests at once.
+    fn connect(&self, concurrency: usize) -> Result<aligndiff::serve::ServedModel> {
+        if self.lora.is_some() {
+            anyhow::bail!(
+                "a LoRA adapter on a served model is the server's to apply (vLLM: --lora-modules NAME=PATH, then openai:URL#NAME)"
+            );
+        }
+        let settings = aligndiff::serve::ServingSettings {
+            concurrency,
+            request_timeout_s: self.request_timeout,
+            max_retries: self.max_retries,
+        };
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        Ok(aligndiff::serve::ServedModel::connect(
+            &self.model,
+            self.api_key_env.as_deref(),
+            &settings,
+            &cancel,
+        )?)
+    }
+
     fn load(&self, max_positions: usize) -> Result<LoadedModel> {
         let spec = ModelSpec {
             source: self.model.clone(),
@@ -275,6 +313,9 @@ struct BenchArgs {
     /// Batch sizes to measure, comma-separated.
     #[arg(long, default_value = "1,8", value_delimiter = ',')]
     batch: Vec<usize>,
+    /// For a served model: requests in flight to measure, comma-separated.
+    #[arg(long, default_value = "1,8,32", value_delimiter = ',')]
+    concurrency: Vec<usize>,
     /// Prompt length in tokens.
     #[arg(long, default_value_t = 128)]
     prompt_tokens: usize,

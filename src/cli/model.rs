@@ -12,6 +12,9 @@ use aligndiff::generate::{self, Event, GenerationSettings, Request};
 use aligndiff::model::LoadedModel;
 
 pub(super) fn run_generate(args: &GenerateArgs) -> Result<ExitCode> {
+    if args.model.is_served() {
+        return super::served::run_generate(args);
+    }
     let model = args.model.load(4096)?;
     let prompt_ids =
         model.prompt_ids(args.system.as_deref(), std::slice::from_ref(&args.prompt))?;
@@ -61,6 +64,9 @@ pub(super) fn run_generate(args: &GenerateArgs) -> Result<ExitCode> {
 }
 
 pub(super) fn run_bench(args: &BenchArgs) -> Result<ExitCode> {
+    if args.model.is_served() {
+        return super::served::run_bench(args);
+    }
     if args.batch.is_empty() || args.batch.contains(&0) {
         anyhow::bail!("--batch needs positive batch sizes, e.g. 1,8");
     }
@@ -119,6 +125,9 @@ pub(super) fn describe_weights(model: &LoadedModel) -> String {
 }
 
 pub(super) fn run_inspect(args: &InspectArgs) -> Result<ExitCode> {
+    if args.model.is_served() {
+        return super::served::run_inspect(args);
+    }
     let model = args.model.load(4096)?;
     if args.json {
         let value = serde_json::json!({

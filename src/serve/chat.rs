@@ -120,6 +120,11 @@ pub struct ChatAnswer {
     pub served: ServedAnswer,
     /// Per-position log-probabilities, when asked for and given.
     pub logprobs: Option<Vec<TokenLogprobs>>,
+    /// Time the server says it spent on the answer (llama.cpp's `timings`: prompt plus
+    /// generation), when it says.
+    pub server_time: Option<std::time::Duration>,
+    /// From sending the request to having parsed the answer (the successful attempt).
+    pub latency: std::time::Duration,
 }
 
 /// Read a chat-completions response body. Errors say what is missing; they are retried (a
@@ -193,6 +198,12 @@ pub fn parse_response(body: &str) -> Result<ChatAnswer, String> {
             attempts: 1,
         },
         logprobs,
+        server_time: json.get("timings").and_then(|t| {
+            let ms = |f: &str| t.get(f).and_then(Value::as_f64);
+            let total = ms("prompt_ms")? + ms("predicted_ms")?;
+            (total.is_finite() && total >= 0.0).then(|| std::time::Duration::from_secs_f64(total / 1e3))
+        }),
+        latency: std::time::Duration::ZERO,
     })
 }
 

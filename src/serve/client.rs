@@ -76,6 +76,15 @@ pub struct Traffic {
     pub retries: AtomicUsize,
     /// Requests answered.
     pub answered: AtomicUsize,
+    /// The most requests that were in flight at once.
+    pub peak_in_flight: AtomicUsize,
+}
+
+impl Traffic {
+    fn enter(&self) {
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+    }
 }
 
 /// The part of a model entry that identifies the model rather than the server's settings:
@@ -166,6 +175,24 @@ impl Client {
             endpoint,
             key,
             key_env,
+            settings,
+            traffic: std::sync::Arc::default(),
+        })
+    }
+
+    /// The same client (key, endpoint, connection pool) with another concurrency and fresh
+    /// counters.
+    pub fn with_concurrency(&self, concurrency: usize) -> Result<Self> {
+        let settings = ServingSettings {
+            concurrency,
+            ..self.settings.clone()
+        };
+        settings.validate()?;
+        Ok(Self {
+            agent: self.agent.clone(),
+            endpoint: self.endpoint.clone(),
+            key: self.key.clone(),
+            key_env: self.key_env.clone(),
             settings,
             traffic: std::sync::Arc::default(),
         })
@@ -289,14 +316,15 @@ impl Client {
         what: &str,
         cancel: &AtomicBool,
         parse: &dyn Fn(&str) -> std::result::Result<T, String>,
-    ) -> Result<(T, u32)> {
+    ) -> Result<(T, u32, Duration)> {
         let mut attempt = 0u32;
         loop {
             if cancel.load(Ordering::Relaxed) {
                 return Err(Error::Cancelled);
             }
             attempt += 1;
-            self.traffic.in_flight.fetch_add(1, Ordering::Relaxed);
+            let sent = Instant::now();
+            self.traffic.enter();
             let outcome = self
                 .attempt(method, route, body)
                 .and_then(|text| parse(&text).map_err(|why| Failure::Retry { why, after: None }));
@@ -304,7 +332,7 @@ impl Client {
             let (why, after) = match outcome {
                 Ok(answer) => {
                     self.traffic.answered.fetch_add(1, Ordering::Relaxed);
-                    return Ok((answer, attempt));
+                    return Ok((answer, attempt, sent.elapsed()));
                 }
                 Err(Failure::Fatal(why)) => return Err(self.error(what, &why)),
                 Err(Failure::Retry { why, after }) => (why, after),
@@ -332,7 +360,7 @@ impl Client {
         cancel: &AtomicBool,
     ) -> Result<ChatAnswer> {
         let body = serde_json::to_string(request).map_err(Error::json("a chat request"))?;
-        let (mut answer, attempts) = self.send(
+        let (mut answer, attempts, latency) = self.send(
             "POST",
             "/chat/completions",
             Some(&body),
@@ -341,6 +369,7 @@ impl Client {
             &parse_response,
         )?;
         answer.served.attempts = attempts;
+        answer.latency = latency;
         if request.logprobs && answer.logprobs.is_none() {
             return Err(self.error(
                 what,
@@ -353,7 +382,7 @@ impl Client {
 
     /// `GET /models`.
     pub fn models(&self, cancel: &AtomicBool) -> Result<Vec<ModelEntry>> {
-        let (json, _) = self.send(
+        let (json, _, _) = self.send(
             "GET",
             "/models",
             None,

@@ -6,7 +6,9 @@
 //! - [`client`]: one server: model list, chat completions, retries, timeouts, the API key.
 //! - [`pool`]: many requests with a bounded number in flight.
 //! - [`chat`]: the wire format and what a response said about its answer.
+//! - [`bench`]: answers per minute and the client's cost per request.
 
+pub mod bench;
 pub mod chat;
 pub mod client;
 pub mod endpoint;
