@@ -1,10 +1,15 @@
 //! Tiny models built in code, in both GGUF and Hugging Face safetensors layouts, with the same
 //! weights, so tests can exercise every loading path without downloads.
+//!
+//! Also a real llama.cpp `llama-server` for the served-model tests ([`server`]) and a
+//! fault-injecting HTTP proxy to put in front of it ([`proxy`]).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fixture;
 #[cfg(feature = "gui")]
 pub mod gui;
+pub mod proxy;
+pub mod server;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
