@@ -77,6 +77,10 @@ pub struct TopLogprob {
     pub token: String,
     /// Its natural-log probability.
     pub logprob: f64,
+    /// The token's bytes, when the server sends them (a token that ends inside a multi-byte
+    /// character has `token: ""` but its bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<Vec<u8>>,
 }
 
 /// One answer position's token and alternatives.
@@ -86,6 +90,9 @@ pub struct TokenLogprobs {
     pub token: String,
     /// Its log-probability.
     pub logprob: f64,
+    /// The chosen token's bytes, when the server sends them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<Vec<u8>>,
     /// The most likely tokens at this position.
     #[serde(default)]
     pub top_logprobs: Vec<TopLogprob>,

@@ -19,7 +19,7 @@ use std::sync::atomic::AtomicBool;
 pub use chat::{prompt_messages, ChatAnswer, ChatRequest, Message, ServedAnswer};
 pub use client::{Client, ModelEntry, ServingSettings, Traffic};
 pub use endpoint::{is_served, public_source, Endpoint, DEFAULT_KEY_ENV, SCHEME};
-pub use pool::{send_all, Job};
+pub use pool::{send_all, send_each, Job};
 
 use crate::error::Result;
 use crate::model::{Fingerprint, ServedIdentity};
