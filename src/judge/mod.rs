@@ -14,6 +14,7 @@ pub mod harm_probe;
 pub mod human;
 pub mod model;
 pub mod parse;
+pub mod recipe;
 pub mod refusal;
 pub mod spec;
 pub mod template;
