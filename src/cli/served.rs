@@ -74,12 +74,19 @@ pub(super) fn run_inspect(args: &InspectArgs) -> Result<ExitCode> {
     );
     println!(
         "all models    {}",
-        all.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
+        all.iter()
+            .map(|m| m.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
         "API key       from ${} ({})",
         served.client.key_env(),
-        if served.client.has_key() { "set" } else { "not set" }
+        if served.client.has_key() {
+            "set"
+        } else {
+            "not set"
+        }
     );
     println!("identity      {}", served.fingerprint.id);
     println!("weights       not verified: aligndiff sees the API, not the files the server loaded");
@@ -112,7 +119,9 @@ pub(super) fn run_bench(args: &BenchArgs) -> Result<ExitCode> {
         "workload     prompts of about {} words, at most {} answer tokens, greedy",
         report.prompt_words, report.max_tokens
     );
-    println!("in flight  requests  peak  answers/min  answer tok/s  latency ms  overhead ms  retries");
+    println!(
+        "in flight  requests  peak  answers/min  answer tok/s  latency ms  overhead ms  retries"
+    );
     for l in &report.levels {
         println!(
             "{:>9}  {:>8}  {:>4}  {:>11.1}  {:>12.1}  {:>10.1}  {:>11}  {:>7}",

@@ -77,7 +77,10 @@ pub fn run(
                         model: model.to_owned(),
                         messages: vec![Message::new(
                             "user",
-                            format!("Request {i}. Continue this list of words: {}", text.join(" ")),
+                            format!(
+                                "Request {i}. Continue this list of words: {}",
+                                text.join(" ")
+                            ),
                         )],
                         max_tokens,
                         temperature: 0.0,
@@ -96,7 +99,8 @@ pub fn run(
         let level_client = client.with_concurrency(concurrency)?;
         let traffic = level_client.traffic().clone();
         let started = Instant::now();
-        let (mut tokens, mut latency, mut overhead, mut timed) = (0u64, Duration::ZERO, Duration::ZERO, 0usize);
+        let (mut tokens, mut latency, mut overhead, mut timed) =
+            (0u64, Duration::ZERO, Duration::ZERO, 0usize);
         send_all(&level_client, &jobs, cancel, &mut |_, a| {
             tokens += u64::from(a.served.completion_tokens);
             latency += a.latency;
