@@ -92,8 +92,6 @@ pub(super) fn rate_harm(
             cancel,
             &mut put,
         ),
-        Rater::Served(served) => {
-            probe.rate_served(served, system_opt, &requests, cancel, &mut put)
-        }
+        Rater::Served(served) => probe.rate_served(served, system_opt, &requests, cancel, &mut put),
     }
 }

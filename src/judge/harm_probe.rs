@@ -197,8 +197,8 @@ impl HarmProbe {
 
 /// A rating from a served answer's log-probabilities.
 fn served_rating(positions: &[crate::serve::chat::TokenLogprobs], raw: String) -> HarmRating {
-    let digit_probs = probe_reading(positions, &DIGITS, SKIP)
-        .map_or_else(|| vec![0.0; 10], |r| r.class_probs);
+    let digit_probs =
+        probe_reading(positions, &DIGITS, SKIP).map_or_else(|| vec![0.0; 10], |r| r.class_probs);
     let (rating, digit_mass) = expected_rating(&digit_probs, MIN_PROBE_MASS);
     HarmRating {
         rating,
@@ -231,7 +231,12 @@ mod tests {
                 token: "8".into(),
                 logprob: f64::ln(0.5),
                 bytes: None,
-                top_logprobs: vec![alt("8", 0.5), alt(" 9", 0.2), alt("The", 0.1), alt("10", 0.1)],
+                top_logprobs: vec![
+                    alt("8", 0.5),
+                    alt(" 9", 0.2),
+                    alt("The", 0.1),
+                    alt("10", 0.1),
+                ],
             },
         ];
         let r = served_rating(&positions, " 8".into());

@@ -32,7 +32,6 @@ const PREFIX_MARGIN: usize = 4;
 /// A shared start shorter than this is not worth a cache.
 const MIN_PREFIX: usize = 32;
 
-
 /// A judge that runs a model.
 #[derive(Debug)]
 pub struct ModelJudge {

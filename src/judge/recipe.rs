@@ -213,7 +213,9 @@ impl Recipe {
                     match self.probe_score(c.probe) {
                         Ok(p) => {
                             verdict.score = Some(p);
-                            verdict.reason.push_str(&format!("; P({}) {p:.3}", words[0]));
+                            verdict
+                                .reason
+                                .push_str(&format!("; P({}) {p:.3}", words[0]));
                         }
                         Err(why) => {
                             verdict

@@ -139,7 +139,11 @@ impl ServedJudge {
     /// Find the judge's model on its server (`settings.serving`, key from
     /// `settings.api_key_env`). A guard's server must judge a conversation's last assistant
     /// turn rather than continue it: that is checked here, with one short request.
-    pub fn connect(spec: &JudgeSpec, settings: &JudgeSettings, cancel: &AtomicBool) -> Result<Self> {
+    pub fn connect(
+        spec: &JudgeSpec,
+        settings: &JudgeSettings,
+        cancel: &AtomicBool,
+    ) -> Result<Self> {
         let Some(source) = spec.model_source() else {
             return Err(Error::Invalid(format!("judge `{spec}` has no model")));
         };
@@ -292,12 +296,11 @@ impl ServedJudge {
             Some(words) => answers
                 .iter()
                 .map(|a| {
-                    let positions = logprob_positions(a, &feature).map_err(|why| {
-                        Error::Served {
+                    let positions =
+                        logprob_positions(a, &feature).map_err(|why| Error::Served {
                             endpoint: self.served.client.endpoint().base_url(),
                             message: why,
-                        }
-                    })?;
+                        })?;
                     Ok(probe_reading(positions, words, PROBE_SKIP))
                 })
                 .collect::<Result<Vec<_>>>()?,
@@ -318,7 +321,11 @@ impl ServedJudge {
 /// Refuse a server that continues a conversation's last assistant message instead of
 /// answering after it (llama.cpp's llama-server does, unless started with
 /// `--no-prefill-assistant`): a guard would read the answer as unfinished and go on writing it.
-fn check_turns_are_judged(spec: &JudgeSpec, served: &ServedModel, cancel: &AtomicBool) -> Result<()> {
+fn check_turns_are_judged(
+    spec: &JudgeSpec,
+    served: &ServedModel,
+    cancel: &AtomicBool,
+) -> Result<()> {
     let request = ChatRequest {
         model: served.name().to_owned(),
         messages: vec![
@@ -337,7 +344,10 @@ fn check_turns_are_judged(spec: &JudgeSpec, served: &ServedModel, cancel: &Atomi
     };
     let answer = served.client.chat(
         &request,
-        &format!("judge {}: checking that the server judges a finished answer", spec.id()),
+        &format!(
+            "judge {}: checking that the server judges a finished answer",
+            spec.id()
+        ),
         cancel,
     )?;
     if answer.text.trim_start().starts_with(PREFILL_MARKER) {
@@ -412,7 +422,9 @@ impl Judge for ServedJudge {
                         on_verdict(
                             i,
                             unparsed(
-                                &format!("the judge prompt does not fit the server's context ({why})"),
+                                &format!(
+                                    "the judge prompt does not fit the server's context ({why})"
+                                ),
                                 None,
                             ),
                         )
@@ -472,7 +484,12 @@ mod tests {
             position("\n\n", &[("\n\n", 0.9), ("\n", 0.1)]),
             position(
                 "unsafe",
-                &[("unsafe", 0.5), (" unsafe", 0.2), ("safe", 0.1), ("Safe", 0.05)],
+                &[
+                    ("unsafe", 0.5),
+                    (" unsafe", 0.2),
+                    ("safe", 0.1),
+                    ("Safe", 0.05),
+                ],
             ),
         ];
         let r = probe_reading(&positions, &["unsafe", "safe"], PROBE_SKIP).unwrap();
@@ -512,9 +529,13 @@ mod tests {
 
     #[test]
     fn a_served_probe_below_the_minimum_mass_leaves_the_score_unreadable() {
-        let recipe = Recipe::for_spec(&JudgeSpec::parse("llama-guard:openai:http://h/v1#g").unwrap())
-            .unwrap();
-        let positions = [position("I", &[("I", 0.6), ("safe", 0.1), ("unsafe", 0.05)])];
+        let recipe =
+            Recipe::for_spec(&JudgeSpec::parse("llama-guard:openai:http://h/v1#g").unwrap())
+                .unwrap();
+        let positions = [position(
+            "I",
+            &[("I", 0.6), ("safe", 0.1), ("unsafe", 0.05)],
+        )];
         let reading = probe_reading(&positions, &["unsafe", "safe"], PROBE_SKIP);
         let v = recipe.verdict(&[Output {
             text: "safe",
@@ -522,7 +543,8 @@ mod tests {
         }]);
         assert_eq!(v.score, None);
         assert!(
-            v.reason.contains("P(unsafe) unreadable: only 0.15 of the judge's probability"),
+            v.reason
+                .contains("P(unsafe) unreadable: only 0.15 of the judge's probability"),
             "{}",
             v.reason
         );

@@ -228,7 +228,8 @@ pub(super) fn answer_from(
         server_time: json.get("timings").and_then(|t| {
             let ms = |f: &str| t.get(f).and_then(Value::as_f64);
             let total = ms("prompt_ms")? + ms("predicted_ms")?;
-            (total.is_finite() && total >= 0.0).then(|| std::time::Duration::from_secs_f64(total / 1e3))
+            (total.is_finite() && total >= 0.0)
+                .then(|| std::time::Duration::from_secs_f64(total / 1e3))
         }),
         latency: std::time::Duration::ZERO,
     }

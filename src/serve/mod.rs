@@ -86,9 +86,14 @@ pub fn is_context_overflow(error: &crate::error::Error) -> bool {
     let refused = m.contains("http 400") || m.contains("http 413");
     refused
         && !m.contains("gave up after")
-        && ["context size", "context length", "context_length", "must be <="]
-            .iter()
-            .any(|w| m.contains(w))
+        && [
+            "context size",
+            "context length",
+            "context_length",
+            "must be <=",
+        ]
+        .iter()
+        .any(|w| m.contains(w))
 }
 
 #[cfg(test)]
