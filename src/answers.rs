@@ -318,7 +318,7 @@ pub fn judge_file(
         if todo.is_empty() {
             continue;
         }
-        let mut judge = crate::judge::build(spec, &settings)?;
+        let mut judge = crate::judge::build_cancellable(spec, &settings, cancel)?;
         let inputs: Vec<crate::judge::JudgeInput<'_>> = todo
             .iter()
             .map(|r| crate::judge::JudgeInput {

@@ -189,7 +189,15 @@ pub(super) fn generate_side(
         result?;
     }
     if plan.harm_probe {
-        harm_probe::rate_harm(plan, side, items, &loaded, store, cancel, on_event)?;
+        harm_probe::rate_harm(
+            plan,
+            side,
+            items,
+            harm_probe::Rater::Loaded(&loaded),
+            store,
+            cancel,
+            on_event,
+        )?;
     }
     Ok(SideRun {
         plan: side_plan.clone(),

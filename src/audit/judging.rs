@@ -12,6 +12,7 @@ use super::side::Side;
 use crate::error::{Error, Result};
 use crate::judge::{self, spec, JudgeInfo, JudgeInput, JudgeSettings, JudgeSpec};
 use crate::model;
+use crate::serve;
 use crate::store::{Store, StoredGeneration, StoredVerdict};
 
 /// Judge every stored answer of both sides with every judge of the plan, one judge (and one
@@ -42,6 +43,8 @@ pub(super) fn judge_answers(
         batch_size: plan.generation.batch_size,
         // A token is at least one byte; the rest is room for the template and the verdict.
         max_positions: (longest_request + longest_answer + 4096).min(32_768),
+        serving: plan.serving.clone(),
+        api_key_env: plan.judge_api_key_env.clone(),
     };
     let ids = spec::unique_ids(&plan.judges);
     let mut infos = Vec::with_capacity(plan.judges.len());
@@ -50,9 +53,16 @@ pub(super) fn judge_answers(
             return Err(Error::Cancelled);
         }
         if let Some(source) = spec.model_source() {
-            on_event(JobEvent::Stage(format!("judge {id}: loading {source}")));
+            on_event(JobEvent::Stage(if serve::is_served(source) {
+                format!(
+                    "judge {id}: asking {} for its models",
+                    serve::public_source(source)
+                )
+            } else {
+                format!("judge {id}: loading {source}")
+            }));
         }
-        let mut judge = judge::build(spec, &settings)?;
+        let mut judge = judge::build_cancellable(spec, &settings, cancel)?;
         let mut info = judge.info().clone();
         info.id = id;
         let mut inputs = Vec::new();

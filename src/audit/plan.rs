@@ -323,6 +323,8 @@ impl Plan {
         }
         self.reference.validate("reference")?;
         self.candidate.validate("candidate")?;
+        // A served side is asked through its server (with logprobs); imported answers have
+        // no model behind them.
         if self.harm_probe && (self.reference.is_imported() || self.candidate.is_imported()) {
             return Err(Error::Invalid(
                 "the harm probe asks each model itself; a side with imported answers has no model to ask".into(),
@@ -410,4 +412,26 @@ pub fn plan_items(plan: &Plan) -> Result<(Vec<Pack>, Vec<Item>)> {
         }
     }
     Ok((loaded, items))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_harm_probe_takes_served_sides_but_not_imported_answers() {
+        let served = SidePlan::model("openai:http://127.0.0.1:8000/v1#tuned");
+        let mut plan = Plan::new(
+            SidePlan::model("/m/base.gguf"),
+            served.clone(),
+            PathBuf::from("out"),
+        );
+        plan.harm_probe = true;
+        assert!(plan.validate().is_ok());
+        plan.reference = served;
+        assert!(plan.validate().is_ok());
+        plan.candidate = SidePlan::answers("answers.jsonl");
+        let e = plan.validate().unwrap_err().to_string();
+        assert!(e.contains("imported answers has no model to ask"), "{e}");
+    }
 }

@@ -1,12 +1,14 @@
 //! One side answered by a model on an OpenAI-compatible server: find the model on the server,
 //! find the answers already stored under its identity, send the rest (a bounded number in
-//! flight, with retries), store each answer and what the server said about it as it arrives.
+//! flight, with retries), store each answer and what the server said about it as it arrives;
+//! then, when the plan asks, the harm probe through the same server.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::events::JobEvent;
+use super::harm_probe;
 use super::plan::{Item, Plan};
 use super::result::{Backend, ServedSide, SideRun};
 use super::side::Side;
@@ -211,7 +213,7 @@ pub(super) fn serve_side(
         completion_tokens += u64::from(said.completion_tokens);
     }
     let endpoint = served.client.endpoint().base_url();
-    Ok(SideRun {
+    let run = SideRun {
         plan: side_plan.clone(),
         backend: Backend::Openai,
         served: Some(ServedSide {
@@ -241,5 +243,18 @@ pub(super) fn serve_side(
         reused,
         hit_token_limit,
         keys,
-    })
+    };
+    // After the side's figures, so the probe's requests are not counted as the side's.
+    if plan.harm_probe {
+        harm_probe::rate_harm(
+            plan,
+            side,
+            items,
+            harm_probe::Rater::Served(&served),
+            store,
+            cancel,
+            on_event,
+        )?;
+    }
+    Ok(run)
 }

@@ -16,6 +16,8 @@ pub(super) fn run_judge(args: &JudgeArgs) -> Result<ExitCode> {
     let settings = aligndiff::judge::JudgeSettings {
         device: aligndiff::model::select_device(&args.device)?,
         batch_size: args.batch_size,
+        serving: args.serving.settings(),
+        api_key_env: args.serving.judge_api_key_env.clone(),
         ..Default::default()
     };
     let cancel = AtomicBool::new(false);

@@ -128,6 +128,7 @@ struct AuditArgs {
     /// A judge (repeatable; the first is the primary judge behind every figure): refusal,
     /// rubric:TEMPLATE@MODEL (TEMPLATE: fulfillment, strongreject, harm-score or a file),
     /// llama-guard:MODEL, qwen3guard:MODEL, shieldgemma:MODEL, human:FILE. Default: refusal.
+    /// MODEL may be on a server: openai:<base URL>#<served model name>.
     #[arg(long = "judge", value_name = "SPEC", value_parser = parse_judge)]
     judges: Vec<JudgeSpec>,
     /// Ask both models to rate how harmful each request is (0–9) and report the shift.
@@ -181,7 +182,8 @@ struct JudgeArgs {
     #[arg(long)]
     input: PathBuf,
     /// A judge (repeatable): refusal, rubric:TEMPLATE@MODEL, llama-guard:MODEL,
-    /// qwen3guard:MODEL, shieldgemma:MODEL.
+    /// qwen3guard:MODEL, shieldgemma:MODEL. MODEL may be on a server:
+    /// openai:<base URL>#<served model name>.
     #[arg(long = "judge", value_name = "SPEC", value_parser = parse_judge, required = true)]
     judges: Vec<JudgeSpec>,
     /// Verdicts (JSONL); pairs already in it are kept and not judged again.
@@ -193,6 +195,8 @@ struct JudgeArgs {
     /// Judge prompts decoded together (model judges).
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
+    #[command(flatten)]
+    serving: ServingArgs,
 }
 
 #[derive(Args)]

@@ -6,10 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::model::{word_classes, MIN_PROBE_MASS};
 use super::parse::expected_rating;
+use super::served::{logprob_positions, probe_reading, TOP_LOGPROBS};
 use super::template::{JudgeTemplate, PromptVars};
 use crate::error::{Error, Result};
 use crate::generate::{self, Event, GenerationSettings, Probe, Request};
 use crate::model::LoadedModel;
+use crate::serve::{self, ChatRequest, Job, ServedModel};
 use crate::util::hash::hex_sha256;
 
 /// Bumped when the probe could rate the same request differently.
@@ -17,6 +19,9 @@ pub const PROBE_VERSION: u32 = 1;
 
 /// Digit tokens the model may write before its digit (a space or a line break).
 const SKIP: usize = 2;
+
+/// The ten digits, the probe's classes.
+const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
 /// One model's rating of one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,10 +78,8 @@ impl HarmProbe {
         cancel: &AtomicBool,
         on_rating: &mut dyn FnMut(usize, HarmRating) -> Result<()>,
     ) -> Result<()> {
-        let digits: Vec<String> = (0..10).map(|d| d.to_string()).collect();
-        let words: Vec<&str> = digits.iter().map(String::as_str).collect();
         let probe = Probe {
-            classes: word_classes(model, &words)?,
+            classes: word_classes(model, &DIGITS)?,
             max_skip: SKIP,
         };
         let prompts = requests
@@ -140,5 +143,111 @@ impl HarmProbe {
             return Err(e);
         }
         result.map(|_| ())
+    }
+
+    /// Rate `requests` with a served model: the same prompt as a chat completion (after
+    /// `system`), greedy, with `top_logprobs`; the digits' probabilities are read from the
+    /// alternatives at the first position that is not whitespace (a token whose text, trimmed,
+    /// is the digit). Only the server's top alternatives are seen, so the digit mass is a lower
+    /// bound of the in-process one. `on_rating(i, r)` is called as each rating arrives.
+    pub fn rate_served(
+        &self,
+        served: &ServedModel,
+        system: Option<&str>,
+        requests: &[&str],
+        cancel: &AtomicBool,
+        on_rating: &mut dyn FnMut(usize, HarmRating) -> Result<()>,
+    ) -> Result<()> {
+        let jobs = requests
+            .iter()
+            .enumerate()
+            .map(|(i, request)| {
+                let text = self.template.render(&PromptVars {
+                    request,
+                    ..PromptVars::default()
+                })?;
+                Ok(Job {
+                    request: ChatRequest {
+                        model: served.name().to_owned(),
+                        messages: serve::prompt_messages(system, &[text]),
+                        max_tokens: self.template.max_new_tokens,
+                        temperature: 0.0,
+                        top_p: 1.0,
+                        seed: Some(0),
+                        stop: Vec::new(),
+                        logprobs: true,
+                        top_logprobs: Some(TOP_LOGPROBS),
+                        n: 1,
+                        stream: false,
+                    },
+                    what: format!("the harm probe's rating of request {i}"),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        serve::send_all(&served.client, &jobs, cancel, &mut |i, answer| {
+            let positions =
+                logprob_positions(&answer, "the harm probe").map_err(|message| Error::Served {
+                    endpoint: served.client.endpoint().base_url(),
+                    message,
+                })?;
+            on_rating(i, served_rating(positions, answer.text.clone()))
+        })
+    }
+}
+
+/// A rating from a served answer's log-probabilities.
+fn served_rating(positions: &[crate::serve::chat::TokenLogprobs], raw: String) -> HarmRating {
+    let digit_probs =
+        probe_reading(positions, &DIGITS, SKIP).map_or_else(|| vec![0.0; 10], |r| r.class_probs);
+    let (rating, digit_mass) = expected_rating(&digit_probs, MIN_PROBE_MASS);
+    HarmRating {
+        rating,
+        digit_mass,
+        digit_probs,
+        raw,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::chat::{TokenLogprobs, TopLogprob};
+
+    #[test]
+    fn a_served_rating_reads_the_digits_after_a_leading_space() {
+        let alt = |t: &str, p: f64| TopLogprob {
+            token: t.into(),
+            logprob: f64::ln(p),
+            bytes: None,
+        };
+        let positions = [
+            TokenLogprobs {
+                token: " ".into(),
+                logprob: f64::ln(0.6),
+                bytes: None,
+                top_logprobs: vec![alt(" ", 0.6), alt("7", 0.3)],
+            },
+            TokenLogprobs {
+                token: "8".into(),
+                logprob: f64::ln(0.5),
+                bytes: None,
+                top_logprobs: vec![
+                    alt("8", 0.5),
+                    alt(" 9", 0.2),
+                    alt("The", 0.1),
+                    alt("10", 0.1),
+                ],
+            },
+        ];
+        let r = served_rating(&positions, " 8".into());
+        assert!((r.digit_mass - 0.7).abs() < 1e-12, "{r:?}");
+        let expected = (8.0 * 0.5 + 9.0 * 0.2) / 0.7;
+        assert!((r.rating.unwrap() - expected).abs() < 1e-9, "{r:?}");
+        // A word first, with too little on digits: no rating, the mass kept.
+        let mut word = positions[0].clone();
+        word.token = "A".into();
+        let r = served_rating(&[word], "A".into());
+        assert_eq!(r.rating, None);
+        assert!((r.digit_mass - 0.3).abs() < 1e-12);
     }
 }

@@ -5,6 +5,8 @@
 //! - [`model::ModelJudge`]: any chat model loaded by the engine, with a rubric template
 //!   ([`template`]) or as a guard model (Llama Guard 3, Qwen3Guard-Gen, ShieldGemma), its
 //!   answer read by a strict parser ([`parse`]).
+//! - [`served::ServedJudge`]: the same rubric and guard judges on an OpenAI-compatible server
+//!   (`rubric:fulfillment@openai:http://host:8000/v1#judge`), read by the same parsers.
 //! - [`human::HumanJudge`]: labels people gave, imported from a CSV or JSONL file.
 //!
 //! [`spec::JudgeSpec`] names a judge (`rubric:fulfillment@model.gguf`) and [`build`] makes it.
@@ -14,7 +16,9 @@ pub mod harm_probe;
 pub mod human;
 pub mod model;
 pub mod parse;
+pub mod recipe;
 pub mod refusal;
+pub mod served;
 pub mod spec;
 pub mod template;
 
@@ -293,7 +297,7 @@ impl Judge for RefusalJudge {
     }
 }
 
-/// How model judges are loaded and run.
+/// How model judges are loaded and run (in-process), or reached (on a server).
 #[derive(Debug, Clone)]
 pub struct JudgeSettings {
     /// Where the judge model runs.
@@ -304,6 +308,10 @@ pub struct JudgeSettings {
     pub batch_size: usize,
     /// Longest judge prompt + judgement, in tokens, to load the model for.
     pub max_positions: usize,
+    /// How requests go to a served judge (`openai:` models): concurrency, timeout, retries.
+    pub serving: crate::serve::ServingSettings,
+    /// The environment variable holding served judges' API key (default `OPENAI_API_KEY`).
+    pub api_key_env: Option<String>,
 }
 
 impl Default for JudgeSettings {
@@ -313,16 +321,32 @@ impl Default for JudgeSettings {
             requantize: crate::model::Requantize::Auto,
             batch_size: 8,
             max_positions: 4096,
+            serving: crate::serve::ServingSettings::default(),
+            api_key_env: None,
         }
     }
 }
 
 /// Make the judge a spec names: model judges load their model here (so build them one at a
-/// time, after generation, to keep one model resident).
+/// time, after generation, to keep one model resident); served judges find their model on its
+/// server.
 pub fn build(spec: &JudgeSpec, settings: &JudgeSettings) -> Result<Box<dyn Judge>> {
+    build_cancellable(spec, settings, &AtomicBool::new(false))
+}
+
+/// [`build`], stopping with [`Error::Cancelled`] when `cancel` is set while a served judge's
+/// server is being asked for its models.
+pub fn build_cancellable(
+    spec: &JudgeSpec,
+    settings: &JudgeSettings,
+    cancel: &AtomicBool,
+) -> Result<Box<dyn Judge>> {
     Ok(match spec {
         JudgeSpec::Refusal => Box::new(RefusalJudge::default()),
         JudgeSpec::Human { file } => Box::new(human::HumanJudge::from_file(file)?),
+        _ if spec.model_source().is_some_and(crate::serve::is_served) => {
+            Box::new(served::ServedJudge::connect(spec, settings, cancel)?)
+        }
         _ => Box::new(model::ModelJudge::load(spec, settings)?),
     })
 }

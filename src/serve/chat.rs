@@ -77,6 +77,10 @@ pub struct TopLogprob {
     pub token: String,
     /// Its natural-log probability.
     pub logprob: f64,
+    /// The token's bytes, when the server sends them (a token that ends inside a multi-byte
+    /// character has `token: ""` but its bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<Vec<u8>>,
 }
 
 /// One answer position's token and alternatives.
@@ -86,6 +90,9 @@ pub struct TokenLogprobs {
     pub token: String,
     /// Its log-probability.
     pub logprob: f64,
+    /// The chosen token's bytes, when the server sends them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<Vec<u8>>,
     /// The most likely tokens at this position.
     #[serde(default)]
     pub top_logprobs: Vec<TopLogprob>,
@@ -130,6 +137,24 @@ pub struct ChatAnswer {
 /// Read a chat-completions response body. Errors say what is missing; they are retried (a
 /// truncated body is usually a broken connection).
 pub fn parse_response(body: &str) -> Result<ChatAnswer, String> {
+    let (json, choice) = first_choice(body)?;
+    let message = choice
+        .get("message")
+        .ok_or("the response's choice has no message")?;
+    let text = match message.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => return Err(format!("the message content is not text: {other}")),
+    };
+    let logprobs = match choice.get("logprobs").and_then(|l| l.get("content")) {
+        Some(Value::Array(items)) => Some(read_token_logprobs(items)?),
+        _ => None,
+    };
+    Ok(answer_from(&json, &choice, text, logprobs))
+}
+
+/// The response as JSON and its first choice, or why not (not JSON, an error, no choices).
+pub(super) fn first_choice(body: &str) -> Result<(Value, Value), String> {
     let json: Value = serde_json::from_str(body).map_err(|e| {
         format!(
             "the response is not JSON ({e}): {}",
@@ -143,15 +168,27 @@ pub fn parse_response(body: &str) -> Result<ChatAnswer, String> {
         .get("choices")
         .and_then(Value::as_array)
         .and_then(|c| c.first())
+        .cloned()
         .ok_or("the response has no choices")?;
-    let message = choice
-        .get("message")
-        .ok_or("the response's choice has no message")?;
-    let text = match message.get("content") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => return Err(format!("the message content is not text: {other}")),
-    };
+    Ok((json, choice))
+}
+
+/// `logprobs.content` as chat completions (and llama.cpp's text completions) write it.
+pub(super) fn read_token_logprobs(items: &[Value]) -> Result<Vec<TokenLogprobs>, String> {
+    items
+        .iter()
+        .map(|i| serde_json::from_value::<TokenLogprobs>(i.clone()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("unreadable logprobs: {e}"))
+}
+
+/// The answer: `text`, its logprobs, and what the response and its choice said about it.
+pub(super) fn answer_from(
+    json: &Value,
+    choice: &Value,
+    text: String,
+    logprobs: Option<Vec<TokenLogprobs>>,
+) -> ChatAnswer {
     let finish_reason = choice
         .get("finish_reason")
         .and_then(Value::as_str)
@@ -169,17 +206,7 @@ pub fn parse_response(body: &str) -> Result<ChatAnswer, String> {
             .and_then(Value::as_u64)
             .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
     };
-    let logprobs = match choice.get("logprobs").and_then(|l| l.get("content")) {
-        Some(Value::Array(items)) => Some(
-            items
-                .iter()
-                .map(|i| serde_json::from_value::<TokenLogprobs>(i.clone()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("unreadable logprobs: {e}"))?,
-        ),
-        _ => None,
-    };
-    Ok(ChatAnswer {
+    ChatAnswer {
         text,
         finish,
         served: ServedAnswer {
@@ -205,7 +232,7 @@ pub fn parse_response(body: &str) -> Result<ChatAnswer, String> {
                 .then(|| std::time::Duration::from_secs_f64(total / 1e3))
         }),
         latency: std::time::Duration::ZERO,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -248,7 +248,7 @@ impl Client {
         t
     }
 
-    fn error(&self, what: &str, why: &str) -> Error {
+    pub(super) fn error(&self, what: &str, why: &str) -> Error {
         Error::Served {
             endpoint: self.endpoint.base_url(),
             message: self.scrub(&format!("{what}: {why}")),
@@ -308,7 +308,7 @@ impl Client {
     }
 
     /// Send with retries. `what` names the request in errors (`prompt sorry44/1-3`).
-    fn send<T>(
+    pub(super) fn send<T>(
         &self,
         method: &str,
         route: &str,

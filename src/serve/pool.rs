@@ -30,16 +30,39 @@ pub fn send_all(
     cancel: &AtomicBool,
     on_answer: &mut dyn FnMut(usize, ChatAnswer) -> Result<()>,
 ) -> Result<()> {
-    if jobs.is_empty() {
+    send_each(
+        client.settings().concurrency,
+        jobs.len(),
+        &|i| match jobs.get(i) {
+            Some(job) => client.chat(&job.request, &job.what, cancel),
+            None => Err(Error::Invalid(format!("no request {i} to send"))),
+        },
+        cancel,
+        on_answer,
+    )
+}
+
+/// [`send_all`] for any request: `send(i)` makes request `i` (0..`count`) on a worker thread,
+/// at most `concurrency` at once, and what it returns reaches `on_answer` on the calling
+/// thread. Judges use it to mix chat and text completions, and to turn one request's
+/// failure into that answer's verdict rather than the whole run's error.
+pub fn send_each<T: Send>(
+    concurrency: usize,
+    count: usize,
+    send: &(dyn Fn(usize) -> Result<T> + Sync),
+    cancel: &AtomicBool,
+    on_answer: &mut dyn FnMut(usize, T) -> Result<()>,
+) -> Result<()> {
+    if count == 0 {
         return Ok(());
     }
-    let workers = client.settings().concurrency.min(jobs.len()).max(1);
+    let workers = concurrency.min(count).max(1);
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let mut first_error: Option<Error> = None;
     let mut delivered = 0usize;
     std::thread::scope(|scope| -> Result<()> {
-        let (tx, rx) = mpsc::channel::<(usize, Result<ChatAnswer>)>();
+        let (tx, rx) = mpsc::channel::<(usize, Result<T>)>();
         for w in 0..workers {
             let tx = tx.clone();
             let (next, stop) = (&next, &stop);
@@ -50,9 +73,10 @@ pub fn send_all(
                         break;
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(job) = jobs.get(i) else { break };
-                    let result = client.chat(&job.request, &job.what, cancel);
-                    if tx.send((i, result)).is_err() {
+                    if i >= count {
+                        break;
+                    }
+                    if tx.send((i, send(i))).is_err() {
                         break;
                     }
                 })
@@ -80,7 +104,7 @@ pub fn send_all(
     match first_error {
         Some(e) => Err(e),
         // Workers stop early only on an error or a cancel: anything undelivered was cancelled.
-        None if delivered < jobs.len() => Err(Error::Cancelled),
+        None if delivered < count => Err(Error::Cancelled),
         None => Ok(()),
     }
 }
