@@ -6,6 +6,12 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/aligndiff/target}"
 
 scripts/fetch-demo-models.sh >/dev/null
+# The serving tests start a real llama.cpp server: build it once (10-20 minutes on 2 cores),
+# cached by the hash of its source under ~/.cache/aligndiff/tools.
+if [ "${ALIGNDIFF_SKIP_SERVER_TESTS:-}" != 1 ] && [ -z "${ALIGNDIFF_LLAMA_SERVER:-}" ]; then
+  ALIGNDIFF_LLAMA_SERVER="$(scripts/build-llama-server.sh)/llama-server"
+  export ALIGNDIFF_LLAMA_SERVER
+fi
 
 echo "== rustfmt" >&2
 cargo fmt --all -- --check
