@@ -434,4 +434,74 @@ mod tests {
         let e = plan.validate().unwrap_err().to_string();
         assert!(e.contains("imported answers has no model to ask"), "{e}");
     }
+
+    #[test]
+    fn a_plan_file_names_served_sides_and_how_to_send_and_never_writes_credentials() {
+        let dir = tempfile_dir();
+        let path = dir.join("plan.toml");
+        std::fs::write(
+            &path,
+            r#"
+out = "out"
+judge_api_key_env = "JUDGE_KEY"
+[reference]
+model = "openai:http://gpu-box:8000/v1#base"
+[candidate]
+model = "openai:https://ana:pw123@gpu-box:8443/v1#vendor"
+api_key_env = "VENDOR_KEY"
+declared_sha256 = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+[serving]
+concurrency = 64
+request_timeout = 120
+max_retries = 3
+"#,
+        )
+        .unwrap();
+        let plan = Plan::from_toml_file(&path).unwrap();
+        assert_eq!(plan.serving.concurrency, 64);
+        assert_eq!(plan.serving.request_timeout_s, 120.0);
+        assert_eq!(plan.candidate.api_key_env.as_deref(), Some("VENDOR_KEY"));
+        assert!(plan.candidate.is_served() && plan.reference.is_served());
+        // Served sources are not paths: the plan's folder is not put in front of them.
+        assert_eq!(plan.reference.model, "openai:http://gpu-box:8000/v1#base");
+        let json = serde_json::to_string(&plan).unwrap();
+        assert!(!json.contains("pw123") && !json.contains("ana:"), "{json}");
+        assert!(
+            json.contains("openai:https://gpu-box:8443/v1#vendor"),
+            "{json}"
+        );
+        assert_eq!(
+            plan.candidate.label(),
+            "openai:https://gpu-box:8443/v1#vendor"
+        );
+
+        let mut bad = plan.clone();
+        bad.candidate.declared_sha256 = Some("abc".into());
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("64 hex digits"));
+        let mut bad = plan.clone();
+        bad.candidate.lora = Some(PathBuf::from("adapter"));
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--lora-modules"));
+        let mut bad = plan;
+        bad.serving.concurrency = 0;
+        assert!(bad.validate().is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "aligndiff-plan-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
 }

@@ -120,11 +120,11 @@ pub(super) fn run_bench(args: &BenchArgs) -> Result<ExitCode> {
         report.prompt_words, report.max_tokens
     );
     println!(
-        "in flight  requests  peak  answers/min  answer tok/s  latency ms  overhead ms  retries"
+        "in flight  requests  peak  answers/min  answer tok/s  latency ms  overhead ms  client ms  retries"
     );
     for l in &report.levels {
         println!(
-            "{:>9}  {:>8}  {:>4}  {:>11.1}  {:>12.1}  {:>10.1}  {:>11}  {:>7}",
+            "{:>9}  {:>8}  {:>4}  {:>11.1}  {:>12.1}  {:>10.1}  {:>11}  {:>9.3}  {:>7}",
             l.concurrency,
             l.requests,
             l.peak_in_flight,
@@ -133,11 +133,12 @@ pub(super) fn run_bench(args: &BenchArgs) -> Result<ExitCode> {
             l.mean_latency_ms,
             l.mean_overhead_ms
                 .map_or_else(|| "n/a".to_owned(), |o| format!("{o:.2}")),
+            l.mean_client_ms,
             l.retries
         );
     }
     println!(
-        "overhead = latency less the server's own timings (llama.cpp reports them); at 1 in flight it is {}",
+        "overhead = latency less the server's own timings (llama.cpp reports them: HTTP and templating on both ends); client = this client's own work per request (JSON out and in); at 1 in flight the overhead is {}",
         report
             .levels
             .iter()

@@ -475,6 +475,7 @@ mod tests {
             logprobs,
             server_time: None,
             latency: std::time::Duration::ZERO,
+            client_time: std::time::Duration::ZERO,
         }
     }
 

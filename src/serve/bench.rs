@@ -32,6 +32,8 @@ pub struct LevelReport {
     /// Mean latency less the server's own timing of the answer: HTTP, JSON and this client.
     /// `None` when the server reports no timings.
     pub mean_overhead_ms: Option<f64>,
+    /// Mean time the client itself spent per request (request JSON written, answer JSON read).
+    pub mean_client_ms: f64,
     /// Retries needed.
     pub retries: usize,
 }
@@ -101,9 +103,11 @@ pub fn run(
         let started = Instant::now();
         let (mut tokens, mut latency, mut overhead, mut timed) =
             (0u64, Duration::ZERO, Duration::ZERO, 0usize);
+        let mut client = Duration::ZERO;
         send_all(&level_client, &jobs, cancel, &mut |_, a| {
             tokens += u64::from(a.served.completion_tokens);
             latency += a.latency;
+            client += a.client_time;
             if let Some(server) = a.server_time {
                 overhead += a.latency.saturating_sub(server);
                 timed += 1;
@@ -119,6 +123,7 @@ pub fn run(
             answers_per_minute: n as f64 * 60.0 / wall.max(1e-9),
             completion_tokens_per_s: tokens as f64 / wall.max(1e-9),
             mean_latency_ms: latency.as_secs_f64() * 1e3 / n as f64,
+            mean_client_ms: client.as_secs_f64() * 1e3 / n as f64,
             mean_overhead_ms: (timed > 0).then(|| overhead.as_secs_f64() * 1e3 / timed as f64),
             retries: traffic.retries.load(Ordering::Relaxed),
         });

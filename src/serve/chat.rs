@@ -132,6 +132,8 @@ pub struct ChatAnswer {
     pub server_time: Option<std::time::Duration>,
     /// From sending the request to having parsed the answer (the successful attempt).
     pub latency: std::time::Duration,
+    /// Time this client spent on the request itself: writing its JSON and reading the answer's.
+    pub client_time: std::time::Duration,
 }
 
 /// Read a chat-completions response body. Errors say what is missing; they are retried (a
@@ -232,6 +234,7 @@ pub(super) fn answer_from(
                 .then(|| std::time::Duration::from_secs_f64(total / 1e3))
         }),
         latency: std::time::Duration::ZERO,
+        client_time: std::time::Duration::ZERO,
     }
 }
 

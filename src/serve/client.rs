@@ -20,7 +20,9 @@ use crate::error::{Error, Result};
 pub struct ServingSettings {
     /// Requests in flight at once.
     pub concurrency: usize,
-    /// Seconds one request may take, from connecting to the last byte of the answer.
+    /// Seconds one request may take, from connecting to the last byte of the answer
+    /// (`request_timeout` in a plan file works too).
+    #[serde(alias = "request_timeout")]
     pub request_timeout_s: f64,
     /// Retries of one request after the first attempt.
     pub max_retries: u32,
@@ -359,17 +361,28 @@ impl Client {
         what: &str,
         cancel: &AtomicBool,
     ) -> Result<ChatAnswer> {
+        let encode = Instant::now();
         let body = serde_json::to_string(request).map_err(Error::json("a chat request"))?;
+        let encoding = encode.elapsed();
+        let parsing = std::sync::Mutex::new(Duration::ZERO);
         let (mut answer, attempts, latency) = self.send(
             "POST",
             "/chat/completions",
             Some(&body),
             what,
             cancel,
-            &parse_response,
+            &|text: &str| {
+                let t = Instant::now();
+                let parsed = parse_response(text);
+                if let Ok(mut p) = parsing.lock() {
+                    *p = t.elapsed();
+                }
+                parsed
+            },
         )?;
         answer.served.attempts = attempts;
         answer.latency = latency;
+        answer.client_time = encoding + parsing.into_inner().unwrap_or_default();
         if request.logprobs && answer.logprobs.is_none() {
             return Err(self.error(
                 what,
