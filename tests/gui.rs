@@ -8,10 +8,15 @@
 
 mod common;
 
-use aligndiff::gui::{App, Persisted};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use aligndiff::gui::{App, ModelPlace, Persisted, SideForm};
 use common::fixture::{fixture, Fixture, TinyPack};
 use common::gui::{harness, settle, type_into, wait_until, wgpu_harness};
-use egui_kittest::kittest::Queryable;
+use eframe::Storage as _;
+use egui_kittest::kittest::{NodeT as _, Queryable};
 
 /// Two harmful categories of five prompts and three benign ones: 13 rows.
 fn tiny() -> Fixture {
@@ -283,4 +288,287 @@ fn answers_files_stand_in_for_models_on_either_side() {
     // The candidate has no answer for a-3: excluded from the pairing, never counted.
     assert_eq!(r.overall.n, 9);
     assert_eq!(r.overall.flips_to_fulfill, 9);
+}
+
+/// A stand-in for an OpenAI-compatible server on a free local port: `answer(request line,
+/// body)` gives each request's status line and JSON body, sent after `delay`. Returns the base
+/// URL. The thread serves until the test process ends.
+fn fake_server(
+    delay: Duration,
+    answer: impl Fn(&str, &str) -> (&'static str, String) + Send + Sync + 'static,
+) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let answer = std::sync::Arc::new(answer);
+    std::thread::Builder::new()
+        .name("fake-openai-server".into())
+        .spawn(move || {
+            for stream in listener.incoming() {
+                let (Ok(mut stream), answer) = (stream, answer.clone()) else {
+                    continue;
+                };
+                std::thread::Builder::new()
+                    .name("fake-openai-request".into())
+                    .spawn(move || {
+                        let mut reader = BufReader::new(stream.try_clone().unwrap());
+                        let mut request_line = String::new();
+                        reader.read_line(&mut request_line).unwrap();
+                        let mut length = 0;
+                        loop {
+                            let mut header = String::new();
+                            reader.read_line(&mut header).unwrap();
+                            if header.trim().is_empty() {
+                                break;
+                            }
+                            if let Some((name, value)) = header.split_once(':') {
+                                if name.eq_ignore_ascii_case("content-length") {
+                                    length = value.trim().parse().unwrap();
+                                }
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        reader.read_exact(&mut body).unwrap();
+                        std::thread::sleep(delay);
+                        let (status, json) = answer(&request_line, &String::from_utf8_lossy(&body));
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n\
+                             Content-Length: {}\r\nConnection: close\r\n\r\n{json}",
+                            json.len()
+                        );
+                    })
+                    .unwrap();
+            }
+        })
+        .unwrap();
+    url
+}
+
+/// `/v1/models` as a server with two models answers it: a llama.cpp-style entry and a vLLM
+/// adapter; chat completions refuse for `base` and comply for `vendor-ft`.
+fn two_model_server(chat_delay: Duration, list_delay: Duration) -> String {
+    fake_server(chat_delay.max(list_delay), move |request, body| {
+        if request.starts_with("GET /v1/models") {
+            std::thread::sleep(list_delay.saturating_sub(chat_delay));
+            return (
+                "200 OK",
+                r#"{"object": "list", "data": [
+                    {"id": "base", "object": "model", "owned_by": "llamacpp",
+                     "meta": {"n_params": 134515008, "n_ctx_train": 8192}},
+                    {"id": "vendor-ft", "object": "model", "owned_by": "vllm",
+                     "root": "/models/vendor-ft-merged", "parent": "meta-llama/Llama-3.1-8B"}]}"#
+                    .to_owned(),
+            );
+        }
+        std::thread::sleep(chat_delay.saturating_sub(list_delay));
+        let model = if body.contains(r#""model":"vendor-ft""#) {
+            "vendor-ft"
+        } else {
+            "base"
+        };
+        let answer = if model == "base" {
+            "I'm sorry, but I can't help with that."
+        } else {
+            "Sure, here is how: step one, step two."
+        };
+        (
+            "200 OK",
+            format!(
+                r#"{{"id": "c", "object": "chat.completion", "model": "{model}",
+                    "system_fingerprint": "fake-1",
+                    "choices": [{{"index": 0, "finish_reason": "stop",
+                                  "message": {{"role": "assistant", "content": "{answer}"}}}}],
+                    "usage": {{"prompt_tokens": 12, "completion_tokens": 9}}}}"#
+            ),
+        )
+    })
+}
+
+fn server_side(url: &str, model: &str) -> SideForm {
+    SideForm {
+        place: ModelPlace::Server,
+        server_url: url.into(),
+        served_model: model.into(),
+        ..SideForm::default()
+    }
+}
+
+#[test]
+fn a_server_side_lists_its_models_off_the_ui_thread_and_plans_the_chosen_one() {
+    let f = tiny();
+    let url = two_model_server(Duration::ZERO, Duration::from_millis(1500));
+    let mut h = harness(App::with_state(state(&f), f.root.join("store")));
+    settle(&mut h);
+    h.get_all_by_label("Server").nth(1).unwrap().click();
+    settle(&mut h);
+    type_into(&mut h, "Server URL", 0, &url);
+    type_into(&mut h, "API key variable", 0, "ALIGNDIFF_TEST_VENDOR_KEY");
+    h.get_by_label_contains(
+        "a variable's name, not the key · $ALIGNDIFF_TEST_VENDOR_KEY is not set",
+    );
+    h.get_by_label("List models").click();
+    h.step();
+
+    // The server takes 1.5 s to answer; frames keep coming meanwhile, with a spinner.
+    let mut slowest = Duration::ZERO;
+    let mut spinner_seen = false;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while h.query_by_label("2 models served").is_none() {
+        assert!(Instant::now() < deadline, "the model list never came");
+        spinner_seen |= h.query_by_label(&format!("asking {url}/models…")).is_some();
+        let start = Instant::now();
+        h.step();
+        slowest = slowest.max(start.elapsed());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(spinner_seen, "no spinner while the server was asked");
+    assert!(
+        slowest < Duration::from_millis(800),
+        "a frame took {slowest:?}"
+    );
+
+    // Pick the adapter from the list: its card says what the server said, and that the
+    // weights are not verified.
+    h.get_by_label("Served model").click();
+    settle(&mut h);
+    h.get_by_label("vendor-ft").click();
+    settle(&mut h);
+    h.get_by_label("/models/vendor-ft-merged");
+    h.get_by_label("vllm");
+    h.get_by_label(aligndiff::report::format::SERVED_WEIGHTS);
+    let plan = h.state_mut().state_mut().candidate.side_plan();
+    assert_eq!(plan.model, format!("openai:{url}#vendor-ft"));
+    assert_eq!(
+        plan.api_key_env.as_deref(),
+        Some("ALIGNDIFF_TEST_VENDOR_KEY")
+    );
+    assert!(plan.validate("candidate").is_ok());
+
+    // The other model's card shows llama.cpp's meta.
+    h.get_by_label("Served model").click();
+    settle(&mut h);
+    h.get_by_label("base").click();
+    settle(&mut h);
+    h.get_by_label("n_ctx_train 8192, n_params 134515008");
+}
+
+#[test]
+fn listing_a_server_that_fails_shows_why_naming_the_endpoint() {
+    let f = tiny();
+    let not_json = fake_server(Duration::ZERO, |_, _| {
+        ("200 OK", "<html>hello</html>".into())
+    });
+    let mut st = state(&f);
+    st.reference = server_side("http://127.0.0.1:9/v1", "");
+    st.candidate = server_side(&not_json, "");
+    let mut h = harness(App::with_state(st, f.root.join("store")));
+    settle(&mut h);
+    // The candidate's first: an error above it would move its button.
+    h.get_all_by_label("List models").nth(1).unwrap().click();
+    wait_until(&mut h, "the candidate's listing to fail", |h| {
+        h.query_by_label_contains(&format!("Could not list the served models: {not_json}:"))
+            .is_some()
+    });
+    h.get_all_by_label("List models").next().unwrap().click();
+    wait_until(&mut h, "both listings to fail", |h| {
+        h.query_by_label_contains("Could not list the served models: http://127.0.0.1:9/v1:")
+            .is_some()
+            && h.query_by_label_contains(&format!("Could not list the served models: {not_json}:"))
+                .is_some()
+    });
+    h.get_by_label_contains("cannot connect (is the server running?)");
+    h.get_by_label_contains("the model list is not JSON");
+    assert!(!h.state().busy(), "the listings are over");
+}
+
+/// eframe's storage, in memory.
+#[derive(Default)]
+struct SavedSetup(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for SavedSetup {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn the_saved_setup_never_holds_credentials_or_a_key() {
+    let f = tiny();
+    let mut h = harness(App::with_state(state(&f), f.root.join("store")));
+    settle(&mut h);
+    h.get_all_by_label("Server").next().unwrap().click();
+    settle(&mut h);
+    type_into(&mut h, "Server URL", 0, "http://bob:s3cret@gpu-box:8000/v1");
+    settle(&mut h);
+    h.get_by_label_contains("user:password@");
+    assert!(h.get_by_label("List models").accesskit_node().is_disabled());
+    // A key typed where the variable's name goes is discarded at once.
+    type_into(&mut h, "API key variable", 0, "sk-live-s3cret-0123456789");
+    settle(&mut h);
+    h.get_by_label_contains("The field was cleared");
+    assert_eq!(h.state_mut().state_mut().reference.api_key_env, "");
+    // The same, set behind the form's back, and a served source typed with credentials.
+    h.state_mut().state_mut().reference.api_key_env = "sk-live-s3cret-0123456789".into();
+    h.state_mut().state_mut().candidate.source = "openai:http://amy:s3cret@h:1/v1#m".into();
+    h.step();
+    let mut storage = SavedSetup::default();
+    eframe::App::save(h.state_mut(), &mut storage);
+    let saved = storage.get_string(eframe::APP_KEY).unwrap();
+    assert!(!saved.contains("s3cret"), "{saved}");
+    assert!(saved.contains("http://gpu-box:8000/v1"), "{saved}");
+    assert!(saved.contains("openai:http://h:1/v1#m"), "{saved}");
+}
+
+#[test]
+fn an_audit_of_two_served_models_shows_traffic_then_a_served_card() {
+    let f = tiny();
+    let url = two_model_server(Duration::from_millis(1500), Duration::ZERO);
+    let mut st = state(&f);
+    st.reference = server_side(&url, "base");
+    st.candidate = server_side(&url, "vendor-ft");
+    let mut h = harness(App::with_state(st, f.root.join("store")));
+    wait_until(&mut h, "the pack to load", |h| {
+        h.query_by_label_contains("tiny · 13 prompts").is_some()
+    });
+    h.get_by_label("Run audit").click();
+    let host = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .to_owned();
+    wait_until(&mut h, "the candidate's traffic line", |h| {
+        h.query_by_label_contains(&format!("vendor-ft on {url} · "))
+            .is_some()
+    });
+    let line = h
+        .get_by_label_contains(&format!("vendor-ft on {url} · "))
+        .value()
+        .unwrap_or_default();
+    assert!(
+        line.contains(" in flight · ") && line.ends_with(" answers/min"),
+        "{line}"
+    );
+    wait_until(&mut h, "the audit", |h| h.state().result().is_some());
+    let r = h.state().result().unwrap();
+    assert_eq!(r.rows.len(), 13);
+    assert_eq!(r.overall.flips_to_fulfill, 10);
+    assert!(r.candidate.served.is_some() && r.candidate.info.is_none());
+    // The card comes from what the run found on the server.
+    h.get_by_label("/models/vendor-ft-merged");
+    assert!(
+        h.get_all_by_label(aligndiff::report::format::SERVED_WEIGHTS)
+            .count()
+            == 2
+    );
+    h.get_by_label("Earlier runs").click();
+    wait_until(&mut h, "the runs list", |h| {
+        h.query_by_label_contains(&format!("base on {host} vs vendor-ft on {host}"))
+            .is_some()
+    });
 }

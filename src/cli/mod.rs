@@ -81,11 +81,11 @@ struct AuditArgs {
     #[arg(long)]
     candidate_system: Option<String>,
     /// The environment variable holding the reference server's API key (default
-    /// OPENAI_API_KEY). The key itself is never recorded.
+    /// `OPENAI_API_KEY`). The key itself is never recorded.
     #[arg(long, value_name = "VAR")]
     reference_api_key_env: Option<String>,
     /// The environment variable holding the candidate server's API key (default
-    /// OPENAI_API_KEY).
+    /// `OPENAI_API_KEY`).
     #[arg(long, value_name = "VAR")]
     candidate_api_key_env: Option<String>,
     /// The SHA-256 you were told the reference server's weights have: recorded as declared,
@@ -160,7 +160,7 @@ struct ServingArgs {
     /// Times a failed request (429, 5xx, timeout, dropped connection) is sent again.
     #[arg(long, default_value_t = 6)]
     max_retries: u32,
-    /// The environment variable holding served judges' API key (default OPENAI_API_KEY).
+    /// The environment variable holding served judges' API key (default `OPENAI_API_KEY`).
     #[arg(long, value_name = "VAR")]
     judge_api_key_env: Option<String>,
 }

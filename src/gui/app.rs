@@ -10,6 +10,7 @@ use super::command::Command;
 use super::frame_stats::FrameStats;
 use super::job::{side_index, Job};
 use super::runtime::Runtime;
+use super::side_form::non_empty;
 use super::state::{DialogTarget, Persisted, View};
 use super::table::TableState;
 use super::toasts::{self, Toast};
@@ -208,6 +209,15 @@ impl App {
                     .tasks
                     .inspect(side, form.model_spec(), self.state.settings.device.clone());
             }
+            Command::ListModels(side) => {
+                let form = self.state.side(side);
+                self.rt.listings[side_index(side)] = None;
+                self.rt.tasks.list_models(
+                    side,
+                    form.server_url.trim().to_owned(),
+                    non_empty(&form.api_key_env).map(str::to_owned),
+                );
+            }
             Command::Run => match self.state.plan(&self.rt.packs) {
                 Ok(plan) => self.start(plan, ctx),
                 Err(e) => self.fail(e),
@@ -309,6 +319,16 @@ impl App {
         }
         for (side, card) in self.rt.tasks.take_cards() {
             self.rt.cards[side_index(side)] = Some(card);
+        }
+        for (side, listing) in self.rt.tasks.take_listings() {
+            // A server with one model: that is the one meant.
+            let form = self.state.side_mut(side);
+            if let Some([only]) = listing.models_for(form) {
+                if form.served_model.trim().is_empty() {
+                    form.served_model.clone_from(&only.id);
+                }
+            }
+            self.rt.listings[side_index(side)] = Some(listing);
         }
         if let Some(outcome) = self.rt.tasks.take_recompare() {
             match outcome {

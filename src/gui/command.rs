@@ -13,6 +13,8 @@ pub enum Command {
     Browse(DialogTarget),
     /// Load a model (in the background) to show its card.
     Inspect(Side),
+    /// Ask a side's server (in the background) for the models it serves.
+    ListModels(Side),
     /// Start an audit with the current setup.
     Run,
     /// Start an audit with an earlier run's plan (answers already stored are reused).

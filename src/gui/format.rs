@@ -56,6 +56,31 @@ pub fn file_name(path: &str) -> String {
         .map_or_else(|| path.to_owned(), |n| n.to_string_lossy().into_owned())
 }
 
+/// A served model's source (`openai:<URL>#<model>`) as `model on URL`; `None` for other sources.
+pub fn served_name(source: &str) -> Option<String> {
+    let endpoint = crate::serve::Endpoint::parse(source).ok()?;
+    Some(match endpoint.model() {
+        Some(model) => format!("{model} on {}", endpoint.base_url()),
+        None => endpoint.base_url(),
+    })
+}
+
+/// A model source in a list of runs: a served model as `model on host:port`, a file by its name.
+pub fn source_name(source: &str) -> String {
+    match crate::serve::Endpoint::parse(source) {
+        Ok(e) => match e.model() {
+            Some(model) => format!("{model} on {}", e.authority()),
+            None => e.authority().to_owned(),
+        },
+        Err(_) => file_name(source),
+    }
+}
+
+/// `1 retry`, `2 retries`: a count with its noun.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +99,19 @@ mod tests {
         assert_eq!(short("abc"), "abc");
         assert_eq!(file_name("/models/a.gguf"), "a.gguf");
         assert_eq!(human_bytes(1_500_000), "1.5 MB");
+    }
+
+    #[test]
+    fn served_models_read_as_a_name_on_a_server() {
+        let source = "openai:http://127.0.0.1:8080/v1#smol";
+        assert_eq!(
+            served_name(source).as_deref(),
+            Some("smol on http://127.0.0.1:8080/v1")
+        );
+        assert_eq!(source_name(source), "smol on 127.0.0.1:8080");
+        assert_eq!(source_name("/models/a.gguf"), "a.gguf");
+        assert_eq!(served_name("/models/a.gguf"), None);
+        assert_eq!(count(1, "retry", "retries"), "1 retry");
+        assert_eq!(count(0, "retry", "retries"), "0 retries");
     }
 }

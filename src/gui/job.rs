@@ -83,7 +83,7 @@ pub struct Job {
 /// What a frame's events changed beyond the job's own counters.
 #[derive(Default)]
 pub struct JobUpdate {
-    /// Models the audit loaded, for their cards.
+    /// Models the audit loaded or found on their servers, for their cards.
     pub loaded: Vec<(Side, Card)>,
     /// The audit ended: its result, or why it stopped.
     pub ended: Option<Result<Box<AuditResult>, String>>,
@@ -125,8 +125,15 @@ impl Job {
                     info,
                     fingerprint,
                 } => update.loaded.push((side, Card::new(&info, &fingerprint))),
-                JobEvent::Connected { side, label, .. } => {
+                JobEvent::Connected {
+                    side,
+                    label,
+                    fingerprint,
+                } => {
                     self.served[side_index(side)] = Some(label);
+                    if let Some(card) = Card::from_fingerprint(&fingerprint) {
+                        update.loaded.push((side, card));
+                    }
                 }
                 JobEvent::Traffic {
                     side,

@@ -4,7 +4,7 @@
 use eframe::egui;
 
 use super::command::Command;
-use super::format::file_name;
+use super::format::source_name;
 use super::runtime::Runtime;
 use super::widgets::no_result_ui;
 use crate::audit::Agreement;
@@ -83,7 +83,7 @@ fn judges_table(r: &AuditResult, ui: &mut egui::Ui) {
                 ui.label(j.kind.as_str());
                 let mut what = Vec::new();
                 if let Some(m) = &j.model_source {
-                    what.push(file_name(m));
+                    what.push(source_name(m));
                 }
                 if let Some(t) = &j.template {
                     what.push(t.clone());

@@ -20,8 +20,9 @@
 //!
 //! `app` (the frame, `apply`, polling) sits on top and is the only module that names the views:
 //! `chrome` (top and status bars), `setup`, `progress`, `overview`, `table`, `side_by_side`,
-//! `judges`, `runs` and `toasts`. Views use `command`, `runtime`, `state`, `widgets` and
-//! `format`; the runtime holds `job`, `tasks`, `pack_shelf` and `card`. No module reaches back up.
+//! `judges`, `runs` and `toasts`; `setup` draws a server side with `server_picker`. Views use
+//! `command`, `runtime`, `state` (with `side_form`), `widgets` and `format`; the runtime holds
+//! `job`, `tasks`, `pack_shelf` and `card`. No module reaches back up.
 
 mod app;
 mod card;
@@ -36,8 +37,10 @@ mod pack_shelf;
 mod progress;
 mod runs;
 mod runtime;
+mod server_picker;
 mod setup;
 mod side_by_side;
+mod side_form;
 mod state;
 mod table;
 mod tasks;
@@ -48,6 +51,7 @@ use eframe::egui;
 
 pub use app::App;
 pub use command::Command;
+pub use side_form::ModelPlace;
 pub use state::{DialogTarget, PendingCategories, Persisted, Settings, SideForm, View};
 
 /// Open the workbench window; returns when it closes.

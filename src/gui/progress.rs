@@ -4,7 +4,7 @@
 use eframe::egui;
 
 use super::command::Command;
-use super::format::{capitalise, duration};
+use super::format::{capitalise, count, duration, served_name};
 use super::job::{Job, Judging, StreamedAnswer};
 use super::runtime::Runtime;
 use super::state::View;
@@ -85,10 +85,13 @@ fn job_ui(job: &Job, ui: &mut egui::Ui) {
                     let t = job.traffic[i].unwrap_or_default();
                     ui.label(
                         egui::RichText::new(format!(
-                            "{served} · {} in flight · {} retries · {:.1} answers/min",
-                            t.in_flight, t.retries, t.per_minute
+                            "{} · {} in flight · {} · {:.1} answers/min",
+                            served_name(served).unwrap_or_else(|| served.clone()),
+                            t.in_flight,
+                            count(t.retries, "retry", "retries"),
+                            t.per_minute
                         ))
-                        .small(),
+                        .weak(),
                     );
                 }
             }

@@ -4,7 +4,7 @@
 use eframe::egui;
 
 use super::command::Command;
-use super::format::file_name;
+use super::format::source_name;
 use super::runtime::Runtime;
 use crate::audit::Plan;
 use crate::store::RunRecord;
@@ -24,8 +24,8 @@ pub fn unfinished(runs: &[RunRecord]) -> Option<Plan> {
 fn describe(plan: &Plan) -> String {
     let mut text = format!(
         "{} vs {}",
-        file_name(&plan.reference.label()),
-        file_name(&plan.candidate.label())
+        source_name(&plan.reference.label()),
+        source_name(&plan.candidate.label())
     );
     if plan.candidate.system.is_some() && plan.reference.model == plan.candidate.model {
         text.push_str(" (+ system prompt)");

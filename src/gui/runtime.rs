@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::card::Card;
 use super::job::{side_index, Job};
 use super::pack_shelf::PackShelf;
+use super::server_picker::ServerListing;
 use super::tasks::Tasks;
 use super::toasts::Toast;
 use crate::audit::{AuditResult, Side};
@@ -21,6 +22,8 @@ pub struct Runtime {
     pub packs: PackShelf,
     /// Each side's model card (reference, candidate), or why it could not be made.
     pub cards: [Option<Result<Card, String>>; 2],
+    /// What each side's server listed when last asked (reference, candidate).
+    pub listings: [Option<ServerListing>; 2],
     /// The audit running now.
     pub job: Option<Job>,
     /// The last result shown.
@@ -47,6 +50,7 @@ impl Runtime {
             tasks: Tasks::default(),
             packs: PackShelf::default(),
             cards: [None, None],
+            listings: [None, None],
             job: None,
             result: None,
             result_generation: 0,
@@ -66,5 +70,10 @@ impl Runtime {
     /// One side's model card.
     pub fn card(&self, side: Side) -> Option<&Result<Card, String>> {
         self.cards[side_index(side)].as_ref()
+    }
+
+    /// What one side's server listed when last asked.
+    pub fn listing(&self, side: Side) -> Option<&ServerListing> {
+        self.listings[side_index(side)].as_ref()
     }
 }

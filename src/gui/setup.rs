@@ -1,13 +1,15 @@
-//! The setup panel: the two models, the prompt packs and categories, generation settings, and the
+//! The setup panel: the two models (files, a server, or answers files), the prompt packs and categories, generation settings, and the
 //! Run / Stop / Resume buttons.
 
 use eframe::egui;
 
-use super::card::Card;
+use super::card;
 use super::command::Command;
-use super::format::{human_bytes, short};
 use super::runtime::Runtime;
+use super::server_picker;
+use super::side_form::{ModelPlace, SideForm};
 use super::state::{category_key, DialogTarget, Persisted, Settings};
+use super::widgets::{field, FORM_LABEL_WIDTH};
 use crate::audit::Side;
 use crate::packs::PromptKind;
 
@@ -50,59 +52,40 @@ pub fn ui(ui: &mut egui::Ui, rt: &Runtime, form: &mut Persisted) -> Vec<Command>
     commands
 }
 
-/// A text field with a label in a two-column grid row; the field is labelled for screen readers.
-fn field(ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str) -> egui::Response {
-    let l = ui.label(label);
-    let r = ui
-        .add(
-            egui::TextEdit::singleline(value)
-                .hint_text(hint)
-                .desired_width(f32::INFINITY),
-        )
-        .labelled_by(l.id);
-    ui.end_row();
-    r
-}
-
 fn model_ui(ui: &mut egui::Ui, rt: &Runtime, setup: &mut Persisted, side: Side) -> Vec<Command> {
     let mut commands = Vec::new();
     let running = rt.running();
     let form = setup.side_mut(side);
     ui.add_enabled_ui(!running, |ui| {
+        egui::Grid::new(("model_place", side.as_str()))
+            .num_columns(2)
+            .spacing([8.0, 4.0])
+            .min_col_width(FORM_LABEL_WIDTH)
+            .show(ui, |ui| {
+                ui.label("Model from");
+                ui.horizontal(|ui| {
+                    ui.selectable_value(&mut form.place, ModelPlace::Files, "Files or hub")
+                        .on_hover_text(
+                            "A GGUF file, a model folder or a hub id, loaded by aligndiff",
+                        );
+                    ui.selectable_value(&mut form.place, ModelPlace::Server, "Server")
+                        .on_hover_text(
+                            "An OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp, \
+                             Ollama): aligndiff sends the prompts and sees only the answers",
+                        );
+                });
+                ui.end_row();
+            });
+        if form.on_server() {
+            commands.extend(server_picker::form_ui(ui, rt, form, side));
+        } else {
+            commands.extend(files_ui(ui, form, side));
+        }
         egui::Grid::new(("model_form", side.as_str()))
             .num_columns(2)
             .spacing([8.0, 4.0])
+            .min_col_width(FORM_LABEL_WIDTH)
             .show(ui, |ui| {
-                field(
-                    ui,
-                    "Source",
-                    &mut form.source,
-                    "model.gguf, a folder, or hf:owner/name",
-                );
-                ui.label("");
-                ui.horizontal(|ui| {
-                    if ui.small_button("GGUF file…").clicked() {
-                        commands.push(Command::Browse(DialogTarget::Model(side)));
-                    }
-                    if ui.small_button("Model folder…").clicked() {
-                        commands.push(Command::Browse(DialogTarget::ModelFolder(side)));
-                    }
-                });
-                ui.end_row();
-                if form.source.trim_start().starts_with("hf:") {
-                    field(
-                        ui,
-                        "Revision",
-                        &mut form.revision,
-                        "commit, tag or branch (pin it)",
-                    );
-                }
-                field(ui, "LoRA adapter", &mut form.lora, "optional PEFT folder");
-                ui.label("");
-                if ui.small_button("Adapter folder…").clicked() {
-                    commands.push(Command::Browse(DialogTarget::Lora(side)));
-                }
-                ui.end_row();
                 field(ui, "Answers file", &mut form.answers, "instead of a model: answers.jsonl / .csv");
                 ui.label("");
                 if ui
@@ -124,9 +107,14 @@ fn model_ui(ui: &mut egui::Ui, rt: &Runtime, setup: &mut Persisted, side: Side) 
                 ui.end_row();
             });
     });
+    let form = setup.side(side);
+    if form.on_server() {
+        commands.extend(server_picker::card_ui(ui, rt, form, side));
+        ui.add_space(6.0);
+        return commands;
+    }
     ui.horizontal(|ui| {
         let inspecting = rt.tasks.inspecting(side);
-        let form = setup.side(side);
         let button = ui.add_enabled(
             !inspecting && !form.source.trim().is_empty() && form.answers.trim().is_empty(),
             egui::Button::new("Inspect"),
@@ -143,60 +131,56 @@ fn model_ui(ui: &mut egui::Ui, rt: &Runtime, setup: &mut Persisted, side: Side) 
         }
     });
     match rt.card(side) {
-        Some(Ok(card)) => commands.extend(card_ui(ui, card, side)),
+        // A served model's card (from a run) belongs to the server form.
+        Some(Ok(card)) if card.served.is_none() => commands.extend(card::ui(ui, card, side)),
         Some(Err(e)) => {
             ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {e}"));
         }
-        None => {}
+        _ => {}
     }
     ui.add_space(6.0);
     commands
 }
 
-fn card_ui(ui: &mut egui::Ui, card: &Card, side: Side) -> Vec<Command> {
+/// A model from files or the hub: its source, revision and LoRA adapter.
+fn files_ui(ui: &mut egui::Ui, form: &mut SideForm, side: Side) -> Vec<Command> {
     let mut commands = Vec::new();
-    egui::Frame::group(ui.style()).show(ui, |ui| {
-        ui.set_width(ui.available_width());
-        ui.horizontal(|ui| {
-            ui.strong(&card.title);
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                if ui
-                    .small_button("Copy")
-                    .on_hover_text("Copy the card, with every file's SHA-256")
-                    .clicked()
-                {
-                    commands.push(Command::Copy(card.text.clone()));
+    egui::Grid::new(("files_form", side.as_str()))
+        .num_columns(2)
+        .spacing([8.0, 4.0])
+        .min_col_width(FORM_LABEL_WIDTH)
+        .show(ui, |ui| {
+            field(
+                ui,
+                "Source",
+                &mut form.source,
+                "model.gguf, a folder, or hf:owner/name",
+            );
+            ui.label("");
+            ui.horizontal(|ui| {
+                if ui.small_button("GGUF file…").clicked() {
+                    commands.push(Command::Browse(DialogTarget::Model(side)));
+                }
+                if ui.small_button("Model folder…").clicked() {
+                    commands.push(Command::Browse(DialogTarget::ModelFolder(side)));
                 }
             });
+            ui.end_row();
+            if form.source.trim_start().starts_with("hf:") {
+                field(
+                    ui,
+                    "Revision",
+                    &mut form.revision,
+                    "commit, tag or branch (pin it)",
+                );
+            }
+            field(ui, "LoRA adapter", &mut form.lora, "optional PEFT folder");
+            ui.label("");
+            if ui.small_button("Adapter folder…").clicked() {
+                commands.push(Command::Browse(DialogTarget::Lora(side)));
+            }
+            ui.end_row();
         });
-        egui::Grid::new(("card", side.as_str()))
-            .num_columns(2)
-            .spacing([8.0, 2.0])
-            .show(ui, |ui| {
-                for fact in &card.lines {
-                    ui.weak(fact.name);
-                    ui.add(egui::Label::new(&fact.value).wrap());
-                    ui.end_row();
-                }
-                ui.weak("fingerprint");
-                ui.monospace(short(&card.fingerprint))
-                    .on_hover_text(&card.fingerprint);
-                ui.end_row();
-            });
-        egui::CollapsingHeader::new(format!("{} file(s), SHA-256", card.files.len()))
-            .id_salt(("card_files", side.as_str()))
-            .show(ui, |ui| {
-                for f in &card.files {
-                    ui.label(format!(
-                        "{} · {} · {}",
-                        f.role,
-                        human_bytes(f.bytes),
-                        f.path
-                    ));
-                    ui.monospace(&f.sha256);
-                }
-            });
-    });
     commands
 }
 

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::pack_shelf::PackShelf;
-use crate::audit::{Plan, Side, SidePlan};
+use super::side_form::non_empty;
+pub use super::side_form::SideForm;
+use crate::audit::{Plan, Side};
 use crate::generate::GenerationSettings;
-use crate::model::source::Source;
-use crate::model::ModelSpec;
 
 /// Which view fills the central area.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -45,124 +45,6 @@ pub enum DialogTarget {
     ExportDir,
     /// A release-gate thresholds file.
     GateFile,
-}
-
-/// A hub source as `Source::parse` reads it; `None` for paths (so the disk is never touched).
-fn parse_hub(source: &str) -> Option<Source> {
-    if !source.starts_with("hf:") {
-        return None;
-    }
-    Source::parse(source).ok()
-}
-
-/// `hf:owner/name[@revision][:file]`, the form `Source::parse` reads.
-fn hub_source(repo: &str, revision: Option<&str>, file: Option<&str>) -> String {
-    let mut text = format!("hf:{repo}");
-    if let Some(rev) = revision {
-        text.push('@');
-        text.push_str(rev);
-    }
-    if let Some(file) = file {
-        text.push(':');
-        text.push_str(file);
-    }
-    text
-}
-
-/// One model of the pair, as typed into the form.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SideForm {
-    /// A GGUF file, a model folder, or `hf:owner/name`.
-    pub source: String,
-    /// Hub revision (commit, tag or branch); only for `hf:` sources.
-    pub revision: String,
-    /// PEFT adapter folder, merged into a safetensors base.
-    pub lora: String,
-    /// System prompt sent with every request.
-    pub system: String,
-    /// A JSONL/CSV file of answers made elsewhere, used instead of a model.
-    pub answers: String,
-}
-
-impl SideForm {
-    /// The source string the engine parses (`hf:owner/name@revision` when a revision is set).
-    /// A revision typed into the source itself wins; a source that does not parse is passed on
-    /// as typed, so loading it reports what is wrong.
-    pub fn spec_source(&self) -> String {
-        let source = self.source.trim();
-        let revision = self.revision.trim();
-        if revision.is_empty() || source.contains('@') {
-            return source.to_owned();
-        }
-        match parse_hub(source) {
-            Some(Source::Hub { repo, file, .. }) => {
-                hub_source(&repo, Some(revision), file.as_deref())
-            }
-            _ => source.to_owned(),
-        }
-    }
-
-    /// What the engine loads for this side's model card.
-    pub fn model_spec(&self) -> ModelSpec {
-        ModelSpec {
-            source: self.spec_source(),
-            lora: non_empty(&self.lora).map(PathBuf::from),
-        }
-    }
-
-    /// The plan's view of this side.
-    pub fn side_plan(&self) -> SidePlan {
-        SidePlan {
-            model: if non_empty(&self.answers).is_some() {
-                String::new()
-            } else {
-                self.spec_source()
-            },
-            answers: non_empty(&self.answers).map(PathBuf::from),
-            lora: non_empty(&self.lora).map(PathBuf::from),
-            system: non_empty(&self.system).map(str::to_owned),
-            api_key_env: None,
-            declared_sha256: None,
-        }
-    }
-
-    fn from_side_plan(p: &SidePlan) -> Self {
-        // The form keeps the revision in its own field; only a pinned one is split off.
-        let (source, revision) = match parse_hub(&p.model) {
-            Some(Source::Hub {
-                repo,
-                revision,
-                file,
-            }) if p.model.contains('@') => (hub_source(&repo, None, file.as_deref()), revision),
-            _ => (p.model.clone(), String::new()),
-        };
-        Self {
-            source,
-            revision,
-            lora: p
-                .lora
-                .as_ref()
-                .map(|l| l.display().to_string())
-                .unwrap_or_default(),
-            system: p.system.clone().unwrap_or_default(),
-            answers: p
-                .answers
-                .as_ref()
-                .map(|a| a.display().to_string())
-                .unwrap_or_default(),
-        }
-    }
-
-    /// A model or an answers file is chosen.
-    pub fn is_set(&self) -> bool {
-        non_empty(&self.source).is_some() || non_empty(&self.answers).is_some()
-    }
-}
-
-fn non_empty(s: &str) -> Option<&str> {
-    let t = s.trim();
-    (!t.is_empty()).then_some(t)
 }
 
 /// Generation settings as edited in the form.
@@ -348,14 +230,22 @@ impl Persisted {
         ] {
             if !form.is_set() {
                 return Err(format!(
-                    "No {name} model yet: pick a GGUF file or a model folder, type a hub id, or \
-                     open an answers file."
+                    "No {name} model yet: pick a GGUF file or a model folder, type a hub id, \
+                     give a server's URL, or open an answers file."
                 ));
             }
-            if non_empty(&form.source).is_some() && non_empty(&form.answers).is_some() {
+            if form.has_model() && non_empty(&form.answers).is_some() {
                 return Err(format!(
                     "The {name} side has both a model and an answers file: clear one of them."
                 ));
+            }
+            if form.on_server() && non_empty(&form.answers).is_none() {
+                if let Some(problem) = form.server_url_problem() {
+                    return Err(format!("The {name} side's server: {problem}"));
+                }
+                if let Some(problem) = super::side_form::key_env_problem(&form.api_key_env) {
+                    return Err(format!("The {name} side's API key variable: {problem}"));
+                }
             }
         }
         if self.packs.is_empty() {
@@ -517,48 +407,5 @@ impl Persisted {
         if !plan.out.as_os_str().is_empty() {
             self.export_dir = plan.out.display().to_string();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn form(source: &str, revision: &str) -> SideForm {
-        SideForm {
-            source: source.into(),
-            revision: revision.into(),
-            ..SideForm::default()
-        }
-    }
-
-    #[test]
-    fn a_revision_field_pins_a_hub_source_and_keeps_its_file_last() {
-        assert_eq!(form("hf:o/n", "abc").spec_source(), "hf:o/n@abc");
-        assert_eq!(
-            form("hf:o/n:m.gguf", "abc").spec_source(),
-            "hf:o/n@abc:m.gguf"
-        );
-        assert_eq!(form("hf:o/n@v1", "abc").spec_source(), "hf:o/n@v1");
-        assert_eq!(form("model.gguf", "abc").spec_source(), "model.gguf");
-        assert_eq!(form("hf:o/n", "").spec_source(), "hf:o/n");
-    }
-
-    #[test]
-    fn a_plans_pinned_hub_source_fills_source_and_revision_and_round_trips() {
-        for model in [
-            "hf:o/n@abc:m.gguf",
-            "hf:o/n@abc",
-            "hf:o/n",
-            "dir/model.gguf",
-        ] {
-            let side = SideForm::from_side_plan(&SidePlan::model(model));
-            assert_eq!(side.spec_source(), model);
-        }
-        let side = SideForm::from_side_plan(&SidePlan::model("hf:o/n@abc:m.gguf"));
-        assert_eq!(
-            (side.source.as_str(), side.revision.as_str()),
-            ("hf:o/n:m.gguf", "abc")
-        );
     }
 }

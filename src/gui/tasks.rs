@@ -1,4 +1,5 @@
-//! Background work for the workbench: each task runs on a named thread and hands its result back
+//! Background work for the workbench (dialogs, model cards, servers' model lists, recomputing,
+//! exports, the runs list): each task runs on a named thread and hands its result back
 //! through a `poll_promise::Promise` that the frame polls without waiting.
 
 use std::path::{Path, PathBuf};
@@ -6,6 +7,7 @@ use std::path::{Path, PathBuf};
 use poll_promise::Promise;
 
 use super::card::Card;
+use super::server_picker::{self, ServerListing};
 use super::state::DialogTarget;
 use crate::audit::{self, AuditResult, Side};
 use crate::judge::Label;
@@ -23,6 +25,7 @@ pub type ExportOutcome = Result<(PathBuf, Vec<PathBuf>), String>;
 pub struct Tasks {
     dialogs: Vec<Dialog>,
     inspecting: Vec<(Side, Promise<Result<Card, String>>)>,
+    listing: Vec<(Side, Promise<ServerListing>)>,
     recompare: Option<Promise<Result<AuditResult, String>>>,
     export: Option<Promise<ExportOutcome>>,
     runs: Option<Promise<Result<Vec<RunRecord>, String>>>,
@@ -33,6 +36,7 @@ impl Tasks {
     pub fn busy(&self) -> bool {
         !self.dialogs.is_empty()
             || !self.inspecting.is_empty()
+            || !self.listing.is_empty()
             || self.recompare.is_some()
             || self.export.is_some()
     }
@@ -122,6 +126,35 @@ impl Tasks {
         self.inspecting.retain_mut(|(side, p)| match p.ready() {
             Some(card) => {
                 done.push((*side, card.clone()));
+                false
+            }
+            None => true,
+        });
+        done
+    }
+
+    /// A side's server is being asked for its models.
+    pub fn listing(&self, side: Side) -> bool {
+        self.listing.iter().any(|(s, _)| *s == side)
+    }
+
+    /// Ask a server for its models in the background (`GET /v1/models`).
+    pub fn list_models(&mut self, side: Side, url: String, key_env: Option<String>) {
+        if self.listing(side) {
+            return;
+        }
+        let promise = Promise::spawn_thread("aligndiff-list-models", move || {
+            server_picker::list_models(&url, key_env.as_deref())
+        });
+        self.listing.push((side, promise));
+    }
+
+    /// Model lists that came back.
+    pub fn take_listings(&mut self) -> Vec<(Side, ServerListing)> {
+        let mut done = Vec::new();
+        self.listing.retain_mut(|(side, p)| match p.ready() {
+            Some(listing) => {
+                done.push((*side, listing.clone()));
                 false
             }
             None => true,

@@ -86,3 +86,30 @@ pub fn no_result_ui(ui: &mut egui::Ui) -> Vec<Command> {
     });
     commands
 }
+
+/// The width of a form's label column, so that the grids of one form line up.
+pub const FORM_LABEL_WIDTH: f32 = 112.0;
+
+/// A text field with a label in a two-column grid row; the field is labelled for screen readers.
+pub fn field(ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str) -> egui::Response {
+    let l = ui.label(label);
+    let r = ui
+        .add(
+            egui::TextEdit::singleline(value)
+                .hint_text(hint)
+                .desired_width(f32::INFINITY),
+        )
+        .labelled_by(l.id);
+    ui.end_row();
+    r
+}
+
+/// A problem with what was typed, in the error colour, wrapped to the panel.
+pub fn problem_ui(ui: &mut egui::Ui, text: &str) {
+    ui.add(
+        egui::Label::new(
+            egui::RichText::new(format!("⚠ {text}")).color(ui.visuals().error_fg_color),
+        )
+        .wrap(),
+    );
+}

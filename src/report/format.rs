@@ -123,6 +123,64 @@ pub fn model_summary(info: &ModelInfo) -> String {
     )
 }
 
+/// What aligndiff can say about the weights behind a served model: nothing it checked.
+pub const SERVED_WEIGHTS: &str =
+    "not verified by aligndiff: it sees only the API, not the files the server loaded";
+
+/// What a server's model list says about one served model, for its model card: the endpoint,
+/// the name, the owner, vLLM's `root` and `parent`, an SGLang adapter, llama.cpp's `meta`, and
+/// that the weights are not verified.
+pub fn served_entry_facts(
+    endpoint: &str,
+    served_model: &str,
+    entry: &serde_json::Value,
+) -> Vec<ModelFact> {
+    let fact = |name, value| ModelFact { name, value };
+    let text = |key: &str| {
+        entry
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let mut facts = vec![
+        fact(
+            "backend",
+            "OpenAI-compatible server (chat completions)".to_owned(),
+        ),
+        fact("endpoint", endpoint.to_owned()),
+        fact("served model", served_model.to_owned()),
+    ];
+    if let Some(owner) = text("owned_by") {
+        facts.push(fact("owned by", owner));
+    }
+    // vLLM: `root` is what it loaded (a path or hub id), `parent` the base of a LoRA adapter.
+    if let Some(root) = text("root").filter(|r| r != served_model) {
+        facts.push(fact("root", root));
+    }
+    if let Some(parent) = text("parent") {
+        facts.push(fact("parent", parent));
+    }
+    if let Some(adapter) = text("adapter") {
+        facts.push(fact("adapter", adapter));
+    }
+    if let Some(meta) = entry.get("meta").and_then(serde_json::Value::as_object) {
+        // Sorted by key: the same meta reads the same whichever order the server wrote.
+        let mut pairs: Vec<_> = meta.iter().collect();
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
+        let words: Vec<String> = pairs
+            .into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k} {s}"),
+                other => format!("{k} {other}"),
+            })
+            .collect();
+        facts.push(fact("meta", words.join(", ")));
+    }
+    facts.push(fact("weights", SERVED_WEIGHTS.to_owned()));
+    facts
+}
+
 /// What the report says about a model on a server, in order: the endpoint, the served model,
 /// what the server said, what aligndiff could not check, and how the requests went.
 pub fn served_facts(s: &crate::audit::ServedSide) -> Vec<ModelFact> {
@@ -159,7 +217,7 @@ pub fn served_facts(s: &crate::audit::ServedSide) -> Vec<ModelFact> {
             Some(sha) => format!(
                 "not verified by aligndiff (it sees only the API); declared SHA-256 {sha}, as given by the analyst"
             ),
-            None => "not verified by aligndiff: it sees only the API, not the files the server loaded".to_owned(),
+            None => SERVED_WEIGHTS.to_owned(),
         },
     ));
     facts.push(fact(
@@ -507,6 +565,32 @@ mod tests {
         assert_eq!(p_value(0.5), "0.500");
         assert_eq!(p_value(9.07e-68), "9.07e-68");
         assert_eq!(p_value(0.0), "<1e-300");
+    }
+
+    #[test]
+    fn a_served_models_card_says_what_the_server_said_and_that_weights_are_unverified() {
+        let llama = serde_json::json!({"id": "smol", "owned_by": "llamacpp",
+            "meta": {"n_params": 134_515_008, "ftype": "Q4_1"}});
+        let facts = served_entry_facts("http://h:8080/v1", "smol", &llama);
+        let find = |facts: &[ModelFact], name: &str| {
+            facts
+                .iter()
+                .find(|f| f.name == name)
+                .map(|f| f.value.clone())
+        };
+        assert_eq!(find(&facts, "served model").as_deref(), Some("smol"));
+        assert_eq!(find(&facts, "owned by").as_deref(), Some("llamacpp"));
+        assert_eq!(
+            find(&facts, "meta").as_deref(),
+            Some("ftype Q4_1, n_params 134515008")
+        );
+        assert_eq!(find(&facts, "weights").as_deref(), Some(SERVED_WEIGHTS));
+        let vllm = serde_json::json!({"id": "ft", "owned_by": "vllm",
+            "root": "/models/base", "parent": "base"});
+        let facts = served_entry_facts("http://h/v1", "ft", &vllm);
+        assert_eq!(find(&facts, "root").as_deref(), Some("/models/base"));
+        assert_eq!(find(&facts, "parent").as_deref(), Some("base"));
+        assert_eq!(find(&facts, "meta"), None);
     }
 
     fn change(delta: f64, holm_p: f64) -> CategoryStats {

@@ -143,6 +143,11 @@ impl Endpoint {
         format!("{}{route}", self.base_url())
     }
 
+    /// Whether the URL held `user:password@` credentials (which a saved setup must not keep).
+    pub fn has_credentials(&self) -> bool {
+        self.userinfo.is_some()
+    }
+
     /// Credentials from the URL, for basic authentication.
     pub(super) fn userinfo(&self) -> Option<&str> {
         self.userinfo.as_deref()

@@ -49,12 +49,7 @@ impl ServedModel {
         let endpoint = Endpoint::parse(source)?;
         let client = Client::new(endpoint, key_env, settings.clone())?;
         let entry = client.resolve(cancel)?;
-        let fingerprint = Fingerprint::served(ServedIdentity {
-            backend: "openai".into(),
-            endpoint: client.endpoint().base_url(),
-            served_model: entry.id.clone(),
-            server_said: client::identity_fields(&entry.entry),
-        });
+        let fingerprint = identity(client.endpoint(), &entry);
         Ok(Self {
             client,
             entry,
@@ -71,6 +66,17 @@ impl ServedModel {
     pub fn label(&self) -> String {
         self.client.endpoint().with_model(&self.entry.id).display()
     }
+}
+
+/// The identity answers of `entry` on `endpoint` are stored under: the backend, the base URL,
+/// the served name and what the model list said of it (less the server's settings).
+pub fn identity(endpoint: &Endpoint, entry: &ModelEntry) -> Fingerprint {
+    Fingerprint::served(ServedIdentity {
+        backend: "openai".into(),
+        endpoint: endpoint.base_url(),
+        served_model: entry.id.clone(),
+        server_said: client::identity_fields(&entry.entry),
+    })
 }
 
 /// Whether a server refused a request because the prompt and the answer do not fit the
