@@ -237,6 +237,8 @@ struct Shared {
     seq: AtomicUsize,
     stats: Mutex<ProxyStats>,
     stop: AtomicBool,
+    /// Faults apply to `GET …/models` too, not only to chat requests.
+    listing: bool,
     /// The client connections, to shut down when the proxy goes.
     clients: Mutex<Vec<TcpStream>>,
 }
@@ -251,6 +253,16 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts a proxy in front of `upstream` (`"127.0.0.1:PORT"` or a `SocketAddr`).
     pub fn start(upstream: impl ToSocketAddrs, plan: FaultPlan) -> FaultProxy {
+        Self::start_inner(upstream, plan, false)
+    }
+
+    /// Like [`start`](Self::start), with the faults applied to `GET …/models` requests as well
+    /// as to chat requests (a slow or broken model list).
+    pub fn start_with_listing(upstream: impl ToSocketAddrs, plan: FaultPlan) -> FaultProxy {
+        Self::start_inner(upstream, plan, true)
+    }
+
+    fn start_inner(upstream: impl ToSocketAddrs, plan: FaultPlan, listing: bool) -> FaultProxy {
         let upstream = upstream
             .to_socket_addrs()
             .expect("resolving the upstream address")
@@ -265,6 +277,7 @@ impl FaultProxy {
             seq: AtomicUsize::new(0),
             stats: Mutex::new(ProxyStats::default()),
             stop: AtomicBool::new(false),
+            listing,
             clients: Mutex::new(Vec::new()),
         });
         let accept = {
@@ -367,7 +380,15 @@ fn serve_connection(stream: TcpStream, connection: usize, shared: &Shared) -> io
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let seq = shared.seq.fetch_add(1, Ordering::SeqCst);
-        let fault = if req.is_chat() {
+        let faultable = req.is_chat()
+            || (shared.listing
+                && req
+                    .path
+                    .split('?')
+                    .next()
+                    .unwrap_or("")
+                    .ends_with("/models"));
+        let fault = if faultable {
             let i = shared.chat_index.fetch_add(1, Ordering::SeqCst);
             let mut plan = shared.plan.lock().unwrap();
             (plan.0)(i, &req)
@@ -377,7 +398,7 @@ fn serve_connection(stream: TcpStream, connection: usize, shared: &Shared) -> io
         {
             let mut stats = shared.stats.lock().unwrap();
             *stats.requests_by_path.entry(req.path.clone()).or_default() += 1;
-            if req.is_chat() {
+            if faultable {
                 *stats.faults.entry(fault.kind()).or_default() += 1;
             }
             stats.requests.push(RequestRecord {
