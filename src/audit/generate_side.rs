@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::generate::{self, Event, FinishReason, GenerationSettings, Request};
 use crate::model::{self, LoadOptions, LoadedModel};
 use crate::packs::Prompt;
-use crate::store::{self, Finish, Store, StoredGeneration};
+use crate::store::{Store, StoredGeneration};
 
 fn prompt_ids(model: &LoadedModel, system: Option<&str>, prompt: &Prompt) -> Result<Vec<u32>> {
     match model.prompt_ids(system, &prompt.turns) {
@@ -68,28 +68,11 @@ pub(super) fn generate_side(
     )?;
     let system = side_plan.system_prompt();
     let settings_key = plan.generation.answer_key();
-    let keys: Vec<String> = items
-        .iter()
-        .map(|i| {
-            store::generation_key(
-                &loaded.fingerprint.id,
-                system,
-                &i.text_hash,
-                &settings_key,
-                i.sample,
-            )
-        })
-        .collect();
-    let mut todo = Vec::new();
-    // Token-limit stops are counted as answers are found or made, not by a second read.
-    let mut hit_token_limit = 0;
-    for (index, item) in items.iter().enumerate() {
-        store.put_prompt(&item.text_hash, &item.prompt.turns)?;
-        match store.generation(&keys[index])? {
-            Some(g) => hit_token_limit += usize::from(g.finish == Finish::Length),
-            None => todo.push(index),
-        }
-    }
+    let super::stored::Stored {
+        keys,
+        todo,
+        mut hit_token_limit,
+    } = super::stored::find(store, &loaded.fingerprint.id, system, &settings_key, items)?;
     let total = items.len();
     let reused = total - todo.len();
     on_event(JobEvent::Stage(format!(

@@ -12,6 +12,7 @@
 //! | `generate_side.rs` | a side answered by a model |
 //! | `import_side.rs` | a side read from an answers file made elsewhere |
 //! | `serve_side.rs` | a side answered by a model on an OpenAI-compatible server |
+//! | `stored.rs` | which of a side's answers the store already holds |
 //! | `harm_probe.rs` | each model's own rating of how harmful the requests are |
 //! | `judging.rs` | every judge on every stored answer |
 //! | `rows.rs` | reads stored rows back; the one override rule |
@@ -32,6 +33,7 @@ pub mod rows;
 pub mod runner;
 mod serve_side;
 mod side;
+mod stored;
 
 pub use crate::judge::JudgeInfo;
 pub use events::JobEvent;

@@ -14,7 +14,7 @@ use super::result::{Backend, ServedSide, SideRun};
 use super::side::Side;
 use crate::error::{Error, Result};
 use crate::serve::{self, ChatRequest, Job, ServedAnswer, ServedModel};
-use crate::store::{self, Finish, Store, StoredGeneration};
+use crate::store::{Finish, Store, StoredGeneration};
 
 /// The provenance of answers a server made.
 pub(super) const SERVED_PROVENANCE: &str = "served:openai";
@@ -74,27 +74,11 @@ pub(super) fn serve_side(
     });
     let system = side_plan.system_prompt();
     let settings_key = plan.generation.answer_key();
-    let keys: Vec<String> = items
-        .iter()
-        .map(|i| {
-            store::generation_key(
-                &fingerprint.id,
-                system,
-                &i.text_hash,
-                &settings_key,
-                i.sample,
-            )
-        })
-        .collect();
-    let mut todo = Vec::new();
-    let mut hit_token_limit = 0;
-    for (index, item) in items.iter().enumerate() {
-        store.put_prompt(&item.text_hash, &item.prompt.turns)?;
-        match store.generation(&keys[index])? {
-            Some(g) => hit_token_limit += usize::from(g.finish == Finish::Length),
-            None => todo.push(index),
-        }
-    }
+    let super::stored::Stored {
+        keys,
+        todo,
+        mut hit_token_limit,
+    } = super::stored::find(store, &fingerprint.id, system, &settings_key, items)?;
     let total = items.len();
     let reused = total - todo.len();
     on_event(JobEvent::Stage(format!(
