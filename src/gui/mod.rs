@@ -37,6 +37,7 @@ mod pack_shelf;
 mod progress;
 mod runs;
 mod runtime;
+mod server_listing;
 mod server_picker;
 mod setup;
 mod side_by_side;

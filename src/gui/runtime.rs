@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::card::Card;
 use super::job::{side_index, Job};
 use super::pack_shelf::PackShelf;
-use super::server_picker::ServerListing;
+use super::server_listing::ServerListing;
 use super::tasks::Tasks;
 use super::toasts::Toast;
 use crate::audit::{AuditResult, Side};

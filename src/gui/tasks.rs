@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use poll_promise::Promise;
 
 use super::card::Card;
-use super::server_picker::{self, ServerListing};
+use super::server_listing::{self, ServerListing};
 use super::state::DialogTarget;
 use crate::audit::{self, AuditResult, Side};
 use crate::judge::Label;
@@ -144,7 +144,7 @@ impl Tasks {
             return;
         }
         let promise = Promise::spawn_thread("aligndiff-list-models", move || {
-            server_picker::list_models(&url, key_env.as_deref())
+            server_listing::list_models(&url, key_env.as_deref())
         });
         self.listing.push((side, promise));
     }

@@ -84,15 +84,7 @@ pub fn kappa(k: Option<f64>) -> String {
     k.map_or_else(|| "n/a".into(), |k| format!("{k:.3}"))
 }
 
-/// Cut text to at most `max` characters, marking the cut.
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_owned();
-    }
-    let mut out: String = s.chars().take(max).collect();
-    out.push_str(" […]");
-    out
-}
+pub use crate::util::text::truncate;
 
 /// A change with its interval: `+12.0 pts [+4.1, +19.9]`.
 pub fn change_with_ci(c: &CategoryStats) -> String {

@@ -160,7 +160,7 @@ pub(super) fn first_choice(body: &str) -> Result<(Value, Value), String> {
     let json: Value = serde_json::from_str(body).map_err(|e| {
         format!(
             "the response is not JSON ({e}): {}",
-            crate::report::format::truncate(body, 120)
+            crate::util::text::truncate(body, 120)
         )
     })?;
     if let Some(err) = json.get("error") {

@@ -537,7 +537,7 @@ fn error_detail(body: &str) -> String {
         )
     });
     let text = from_json.unwrap_or_else(|| body.trim().to_owned());
-    crate::report::format::truncate(&text, 300)
+    crate::util::text::truncate(&text, 300)
 }
 
 fn transport_words(t: &ureq::Transport) -> String {
