@@ -22,7 +22,10 @@ if [ -z "$sdist" ]; then
   sdist="$sdist_dir/llama_cpp_python-$version.tar.gz"
 fi
 sdist_sha="$(sha256sum "$sdist" | cut -c1-16)"
-prefix="$tools/llama.cpp-$sdist_sha"
+# Built for this CPU (-DGGML_NATIVE=ON): the cache key holds the CPU's features too, so a cache
+# carried to another machine is rebuilt rather than dying of an illegal instruction.
+cpu="$( (uname -m; grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true) | sha256sum | cut -c1-8)"
+prefix="$tools/llama.cpp-$sdist_sha-$cpu"
 bin="$prefix/bin"
 if [ -x "$bin/llama-server" ] && [ -x "$bin/llama-bench" ] && [ -x "$bin/llama-batched-bench" ]; then
   echo "$bin"

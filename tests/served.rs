@@ -412,3 +412,41 @@ fn credentials_in_a_server_url_are_stripped_from_what_is_recorded() {
         format!("openai:{}#smol", server.base_url())
     );
 }
+
+#[test]
+fn a_prompt_longer_than_the_servers_context_stops_the_audit_saying_how_to_make_room() {
+    let _serial = serial();
+    let Some(server) = LlamaServer::start_or_skip(
+        &smol(),
+        ServerOptions {
+            parallel: 1,
+            ctx: 32,
+            alias: Some("smol".into()),
+            ..ServerOptions::default()
+        },
+    ) else {
+        return;
+    };
+    // The server's least context per request is 256 tokens: a long system prompt is past it.
+    let mut long = served(&server.base_url());
+    long.system = Some("Answer with care and think about who may read the answer. ".repeat(40));
+    let root = tempfile::tempdir().unwrap();
+    let p = plan(
+        root.path(),
+        SidePlan::model(smol().display().to_string()),
+        long,
+        2,
+    );
+    let err = run(&p).unwrap_err().to_string();
+    assert!(err.contains(&server.base_url()), "{err}");
+    assert!(err.contains("prompt sorry44/"), "{err}");
+    assert!(
+        err.contains("longer context") && err.contains("--max-model-len"),
+        "{err}"
+    );
+    assert_eq!(
+        stored_answers(&p),
+        2,
+        "the in-process side's answers stay; none served"
+    );
+}

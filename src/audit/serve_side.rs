@@ -172,7 +172,20 @@ pub(super) fn serve_side(
         });
         Ok(())
     });
-    result?;
+    result.map_err(|e| match e {
+        // An audit with a prompt left out would pair fewer prompts than it says: stop, and say
+        // how to make room.
+        Error::Served { endpoint, message } if serve::is_context_overflow_message(&message) => {
+            Error::Served {
+                endpoint,
+                message: format!(
+                    "{message}; give the server a longer context per request (llama.cpp: -c \
+                     divided by -np; vLLM: --max-model-len) or lower --max-new-tokens"
+                ),
+            }
+        }
+        other => other,
+    })?;
     let secs = started.elapsed().as_secs_f64();
     let mut server_models = BTreeSet::new();
     let mut fingerprints = BTreeSet::new();

@@ -85,9 +85,14 @@ pub fn identity(endpoint: &Endpoint, entry: &ModelEntry) -> Fingerprint {
 /// (`must be <=`) word it. Only a refusal (HTTP 400 or 413) counts, never a failure retried
 /// to the end.
 pub fn is_context_overflow(error: &crate::error::Error) -> bool {
-    let crate::error::Error::Served { message, .. } = error else {
-        return false;
-    };
+    match error {
+        crate::error::Error::Served { message, .. } => is_context_overflow_message(message),
+        _ => false,
+    }
+}
+
+/// [`is_context_overflow`] on the message of an [`crate::error::Error::Served`].
+pub fn is_context_overflow_message(message: &str) -> bool {
     let m = message.to_lowercase();
     let refused = m.contains("http 400") || m.contains("http 413");
     refused
