@@ -145,6 +145,9 @@ fn a_served_candidate_pairs_with_the_same_gguf_in_process() {
     assert_eq!(json["reference"]["backend"], "in-process");
     let html = std::fs::read_to_string(p.out.join("report.html")).unwrap();
     assert!(html.contains("not verified by aligndiff"));
+    assert!(html.contains("<dt>serving</dt><dd>4 requests in flight, 60 s timeout, 2 retries</dd>"));
+    let md = std::fs::read_to_string(p.out.join("report.md")).unwrap();
+    assert!(md.contains("served sides: 4 requests in flight"), "{md}");
 
     // A second audit with the same served model as its reference reuses every answer.
     let again = plan(

@@ -173,6 +173,19 @@ pub fn served_entry_facts(
     facts
 }
 
+/// How requests went to the audit's servers, when a side is served: `16 in flight, 600 s
+/// timeout, 6 retries`.
+pub fn serving_sentence(r: &AuditResult) -> Option<String> {
+    let served = r.reference.served.is_some() || r.candidate.served.is_some();
+    served.then(|| {
+        let s = &r.plan.serving;
+        format!(
+            "{} requests in flight, {:.0} s timeout, {} retries",
+            s.concurrency, s.request_timeout_s, s.max_retries
+        )
+    })
+}
+
 /// What the report says about a model on a server, in order: the endpoint, the served model,
 /// what the server said, what aligndiff could not check, and how the requests went.
 pub fn served_facts(s: &crate::audit::ServedSide) -> Vec<ModelFact> {

@@ -388,7 +388,7 @@ h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:32px 0 8px;border-bott
 .chart{width:100%;height:auto;display:block;margin:8px 0}
 table{border-collapse:collapse;width:100%;font-size:13px;margin:8px 0}th,td{border-bottom:1px solid #edf2f7;padding:4px 6px;text-align:left;vertical-align:top}th{background:#f7fafc}
 tr.worse td{background:#fff5f5}tr.total td{font-weight:600;border-top:2px solid #cbd5e0}
-code{font-size:12px;word-break:break-all}dl{display:grid;grid-template-columns:150px 1fr;gap:2px 12px;font-size:13px;margin:4px 0}dt{color:#4a5568}dd{margin:0}
+code{font-size:12px;word-break:break-all}dl{display:grid;grid-template-columns:150px 1fr;gap:2px 12px;font-size:13px;margin:4px 0}dt{color:#4a5568}dd{margin:0;min-width:0;overflow-wrap:anywhere}
 table.files td:nth-child(3){width:40%}
 details{border:1px solid #e2e8f0;border-radius:6px;margin:6px 0;padding:6px 10px}summary{cursor:pointer;font-size:13px}
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:10px;margin-top:8px}.pair div{background:#f7fafc;padding:8px;border-radius:4px;font-size:13px;white-space:pre-wrap}
@@ -565,7 +565,7 @@ details{border:1px solid #e2e8f0;border-radius:6px;margin:6px 0;padding:6px 10px
     let g = &r.plan.generation;
     let _ = write!(
         s,
-        "<h3>Settings</h3><dl><dt>generation</dt><dd>max_new_tokens {}, temperature {}, top_p {}, seed {}, batch size {}, samples {}</dd><dt>device</dt><dd>{}</dd><dt>packs</dt><dd>{}</dd><dt>judges</dt><dd>{}</dd><dt>wall time</dt><dd>{:.0} s</dd></dl></main></body></html>",
+        "<h3>Settings</h3><dl><dt>generation</dt><dd>max_new_tokens {}, temperature {}, top_p {}, seed {}, batch size {}, samples {}</dd><dt>device</dt><dd>{}</dd>{}<dt>packs</dt><dd>{}</dd><dt>judges</dt><dd>{}</dd><dt>wall time</dt><dd>{:.0} s</dd></dl></main></body></html>",
         g.max_new_tokens,
         g.temperature,
         g.top_p,
@@ -573,6 +573,7 @@ details{border:1px solid #e2e8f0;border-radius:6px;margin:6px 0;padding:6px 10px
         g.batch_size,
         r.plan.samples,
         esc(&r.plan.device),
+        serving_sentence(r).map_or(String::new(), |t| format!("<dt>serving</dt><dd>{}</dd>", esc(&t))),
         r.packs
             .iter()
             .map(|p| format!("{} v{} ({} prompts, sha256 <code>{}</code>)", esc(&p.id), esc(&p.version), p.prompts, esc(&p.sha256)))

@@ -183,7 +183,7 @@ pub fn to_markdown(r: &AuditResult) -> String {
     }
     let g = &r.plan.generation;
     s.push_str(&format!(
-        "Settings: max_new_tokens {}, temperature {}, top_p {}, seed {}, batch size {}, samples {}, device {}.\n\nPacks: {}.\n\nJudges: {}.\n\n",
+        "Settings: max_new_tokens {}, temperature {}, top_p {}, seed {}, batch size {}, samples {}, device {}{}.\n\nPacks: {}.\n\nJudges: {}.\n\n",
         g.max_new_tokens,
         g.temperature,
         g.top_p,
@@ -191,6 +191,7 @@ pub fn to_markdown(r: &AuditResult) -> String {
         g.batch_size,
         r.plan.samples,
         r.plan.device,
+        serving_sentence(r).map_or(String::new(), |t| format!("; served sides: {t}")),
         r.packs.iter().map(|p| format!("`{}` v{} (sha256 `{}`)", p.id, p.version, short_hash(&p.sha256))).collect::<Vec<_>>().join(", "),
         r.judges.iter().map(|j| format!("`{}` ({}, fingerprint `{}`)", j.id, j.kind, short_hash(&j.fingerprint))).collect::<Vec<_>>().join(", "),
     ));
