@@ -65,6 +65,11 @@ pub struct Settings {
     pub per_category: usize,
     /// `cpu`, `auto`, `cuda`, `metal`.
     pub device: String,
+    /// How requests go to served sides and judges (kept from a loaded plan; the form has no
+    /// fields for them yet).
+    pub serving: crate::serve::ServingSettings,
+    /// The environment variable holding served judges' API key (its name, never the key).
+    pub judge_api_key_env: Option<String>,
 }
 
 impl Default for Settings {
@@ -78,6 +83,8 @@ impl Default for Settings {
             batch_size: g.batch_size,
             per_category: 0,
             device: "cpu".into(),
+            serving: crate::serve::ServingSettings::default(),
+            judge_api_key_env: None,
         }
     }
 }
@@ -314,6 +321,8 @@ impl Persisted {
             })
             .collect::<Result<_, _>>()?;
         plan.harm_probe = self.harm_probe;
+        plan.serving = s.serving.clone();
+        plan.judge_api_key_env.clone_from(&s.judge_api_key_env);
         plan.generation = GenerationSettings {
             max_new_tokens: s.max_new_tokens.max(1),
             temperature: s.temperature.max(0.0),
@@ -388,6 +397,8 @@ impl Persisted {
             batch_size: g.batch_size,
             per_category: plan.per_category.unwrap_or(0),
             device: plan.device.clone(),
+            serving: plan.serving.clone(),
+            judge_api_key_env: plan.judge_api_key_env.clone(),
         };
         // Category choices are re-derived from the plan once the packs are loaded: keep the
         // plan's lists; an empty list means every category.
@@ -407,5 +418,30 @@ impl Persisted {
         if !plan.out.as_os_str().is_empty() {
             self.export_dir = plan.out.display().to_string();
         }
+    }
+}
+
+#[cfg(test)]
+mod serving_tests {
+    use super::*;
+    use crate::audit::SidePlan;
+
+    #[test]
+    fn a_loaded_plan_keeps_how_requests_go_to_its_servers() {
+        let mut plan = Plan::new(
+            SidePlan::model("openai:http://gpu-box:8000/v1#base"),
+            SidePlan::model("openai:http://gpu-box:8000/v1#vendor"),
+            PathBuf::from("out"),
+        );
+        plan.serving.concurrency = 64;
+        plan.serving.max_retries = 2;
+        plan.judge_api_key_env = Some("JUDGE_KEY".into());
+        let mut state = Persisted::default();
+        state.load_plan(&plan);
+        assert_eq!(state.settings.serving, plan.serving);
+        assert_eq!(
+            state.settings.judge_api_key_env.as_deref(),
+            Some("JUDGE_KEY")
+        );
     }
 }
