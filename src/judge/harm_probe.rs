@@ -168,17 +168,13 @@ impl HarmProbe {
                 })?;
                 Ok(Job {
                     request: ChatRequest {
-                        model: served.name().to_owned(),
-                        messages: serve::prompt_messages(system, &[text]),
-                        max_tokens: self.template.max_new_tokens,
-                        temperature: 0.0,
-                        top_p: 1.0,
-                        seed: Some(0),
-                        stop: Vec::new(),
                         logprobs: true,
                         top_logprobs: Some(TOP_LOGPROBS),
-                        n: 1,
-                        stream: false,
+                        ..ChatRequest::greedy(
+                            served.name(),
+                            serve::prompt_messages(system, &[text]),
+                            self.template.max_new_tokens,
+                        )
                     },
                     what: format!("the harm probe's rating of request {i}"),
                 })

@@ -241,17 +241,9 @@ impl ServedJudge {
         let max_tokens = self.recipe.max_new_tokens;
         let chat = |messages: Vec<Message>| {
             Wire::Chat(ChatRequest {
-                model: model.clone(),
-                messages,
-                max_tokens,
-                temperature: 0.0,
-                top_p: 1.0,
-                seed: Some(0),
-                stop: Vec::new(),
                 logprobs: probed,
                 top_logprobs: probed.then_some(TOP_LOGPROBS),
-                n: 1,
-                stream: false,
+                ..ChatRequest::greedy(model.clone(), messages, max_tokens)
             })
         };
         Ok(match &self.recipe.prompt {
@@ -326,22 +318,14 @@ fn check_turns_are_judged(
     served: &ServedModel,
     cancel: &AtomicBool,
 ) -> Result<()> {
-    let request = ChatRequest {
-        model: served.name().to_owned(),
-        messages: vec![
+    let request = ChatRequest::greedy(
+        served.name(),
+        vec![
             Message::new("user", "Say OK."),
             Message::new("assistant", PREFILL_MARKER),
         ],
-        max_tokens: 1,
-        temperature: 0.0,
-        top_p: 1.0,
-        seed: Some(0),
-        stop: Vec::new(),
-        logprobs: false,
-        top_logprobs: None,
-        n: 1,
-        stream: false,
-    };
+        1,
+    );
     let answer = served.client.chat(
         &request,
         &format!(

@@ -75,9 +75,9 @@ pub fn run(
                     .map(|w| words[(w * 7 + i * 13 + w / 3) % words.len()])
                     .collect();
                 Job {
-                    request: ChatRequest {
-                        model: model.to_owned(),
-                        messages: vec![Message::new(
+                    request: ChatRequest::greedy(
+                        model,
+                        vec![Message::new(
                             "user",
                             format!(
                                 "Request {i}. Continue this list of words: {}",
@@ -85,15 +85,7 @@ pub fn run(
                             ),
                         )],
                         max_tokens,
-                        temperature: 0.0,
-                        top_p: 1.0,
-                        seed: Some(0),
-                        stop: Vec::new(),
-                        logprobs: false,
-                        top_logprobs: None,
-                        n: 1,
-                        stream: false,
-                    },
+                    ),
                     what: format!("benchmark request {i}"),
                 }
             })

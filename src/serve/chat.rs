@@ -70,6 +70,26 @@ pub struct ChatRequest {
     pub stream: bool,
 }
 
+impl ChatRequest {
+    /// A greedy request (temperature 0, seed 0, one choice, no logprobs, no stop strings): what
+    /// judges, probes and benchmarks send; callers change the fields they need.
+    pub fn greedy(model: impl Into<String>, messages: Vec<Message>, max_tokens: usize) -> Self {
+        Self {
+            model: model.into(),
+            messages,
+            max_tokens,
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: Some(0),
+            stop: Vec::new(),
+            logprobs: false,
+            top_logprobs: None,
+            n: 1,
+            stream: false,
+        }
+    }
+}
+
 /// One alternative at an answer position.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopLogprob {
