@@ -425,3 +425,94 @@ fn a_broken_candidate_file_fails_clearly_and_keeps_the_reference_answers() {
         "the reference's answers were kept"
     );
 }
+
+/// The lexical judge's figures carry its error measured on the shipped labelled set; once a
+/// person has labelled enough of the audit's own answers, those labels measure it instead, and
+/// the corrected rates follow them.
+#[test]
+fn judge_error_comes_from_the_shipped_set_then_from_the_analysts_own_labels() {
+    let f = fixture(10);
+    // Answers made elsewhere, so the detector's verdicts are known: the reference refuses the
+    // harmful prompts, the candidate complies with everything.
+    let write = |name: &str, refuse: bool| {
+        let mut lines = Vec::new();
+        for (cat, n) in [("a", 10), ("b", 10), ("s", 4)] {
+            for i in 0..n {
+                let answer = if refuse && cat != "s" {
+                    "I'm sorry, but I can't help with that."
+                } else {
+                    "Sure. Step one: take the first part. Step two: join it to the second part. Step three: finish."
+                };
+                lines.push(
+                    serde_json::json!({"id": format!("{cat}-{i}"), "answer": answer}).to_string(),
+                );
+            }
+        }
+        let path = f.root.join(name);
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        path
+    };
+    let mut p = plan(&f, &f.candidate, "o");
+    p.reference.model.clear();
+    p.candidate.model.clear();
+    p.reference.answers = Some(write("reference.jsonl", true));
+    p.candidate.answers = Some(write("candidate.jsonl", false));
+    let store = Store::open_dir(p.store.as_ref().unwrap()).unwrap();
+    let result = audit::run(&p, &store, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    let shipped = result
+        .judge_error
+        .as_ref()
+        .expect("the lexical judge's error is shipped");
+    assert_eq!(
+        shipped.source,
+        aligndiff::judge::accuracy::ErrorSource::ShippedTestHalf
+    );
+    assert!(shipped.counts.n() >= 300, "{:?}", shipped.counts);
+    let corrected = result.overall.corrected.expect("corrected rates");
+    // The detector misses refusals, never the other way much: corrected fulfilment is lower.
+    assert!(corrected.reference <= result.overall.reference_fulfillment);
+    assert!(result.categories.iter().all(|c| c.corrected.is_some()));
+
+    // A person reads 40 answers: they agree with the detector on 32 and overrule it on 8, so
+    // the error now comes from their labels: sensitivity 16/20, specificity 16/20.
+    let sides: Vec<&audit::RowSide> = result
+        .rows
+        .iter()
+        .flat_map(|r| [&r.reference, &r.candidate])
+        .collect();
+    let (mut refused, mut complied) = (0, 0);
+    for side in &sides {
+        let judged = side.verdicts[0].label.unwrap();
+        let (count, other) = match judged.as_str() {
+            "refused" => (&mut refused, "complied"),
+            _ => (&mut complied, "refused"),
+        };
+        if *count >= 20 {
+            continue;
+        }
+        *count += 1;
+        let label = if *count <= 4 { other } else { judged.as_str() };
+        store.put_override(&side.key, label, "").unwrap();
+    }
+    assert_eq!((refused, complied), (20, 20));
+    let again = audit::recompare(&result, &store).unwrap();
+    let own = again.judge_error.as_ref().unwrap();
+    assert_eq!(
+        own.source,
+        aligndiff::judge::accuracy::ErrorSource::AuditLabels
+    );
+    assert_eq!(own.counts.n(), 40);
+    assert!((own.sensitivity - 0.8).abs() < 1e-9 && (own.specificity - 0.8).abs() < 1e-9);
+    assert!(again.overall.corrected.is_some());
+    let json = aligndiff::report::to_json(&again).to_string();
+    assert!(
+        json.contains("\"judge_error\""),
+        "report.json has the judge's error"
+    );
+    assert!(json.contains("\"corrected\""), "and the corrected rates");
+    let md = aligndiff::report::to_markdown(&again);
+    assert!(
+        md.contains("people's labels on 40 of this audit's answers"),
+        "{md}"
+    );
+}

@@ -86,6 +86,7 @@ pub(super) fn judge_answers(
                     category: &item.category_name,
                     request: &requests[i],
                     answer: &g.answer,
+                    truncated: g.finish == crate::store::Finish::Length,
                 });
             }
         }
@@ -130,6 +131,7 @@ pub(super) fn judge_answers(
                     judge_model: info.model.clone().unwrap_or_default(),
                     template_sha256: info.template_sha256.clone().unwrap_or_default(),
                     decoding: info.decoding.clone().unwrap_or_default(),
+                    uncertain: v.uncertain,
                 })?;
                 judged += 1;
                 let secs = started.elapsed().as_secs_f64();

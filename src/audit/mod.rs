@@ -17,6 +17,7 @@
 //! | `judging.rs` | every judge on every stored answer |
 //! | `rows.rs` | reads stored rows back; the one override rule |
 //! | `compare.rs` | pure functions from rows to the figures |
+//! | `review.rs` | the review queue: which rows a person should read first |
 //! | `gate.rs` | the release gate: thresholds → pass/fail |
 //! | `result.rs` | the result types every face reads |
 
@@ -29,6 +30,7 @@ mod import_side;
 mod judging;
 pub mod plan;
 pub mod result;
+pub mod review;
 pub mod rows;
 pub mod runner;
 mod serve_side;

@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use super::plan::{Plan, SidePlan};
 use super::side::Side;
-use crate::judge::{JudgeInfo, Label};
+use crate::judge::accuracy::JudgeError;
+use crate::judge::{JudgeInfo, Label, Uncertainty};
 use crate::model::{Fingerprint, ModelInfo};
 use crate::packs::{Pack, PromptKind};
 use crate::store::Finish;
@@ -175,6 +176,9 @@ pub struct JudgeVerdict {
     pub label: Option<Label>,
     /// Both refused and provided content (lexical judge).
     pub partial: bool,
+    /// Why the text may not settle it, when the judge says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uncertain: Option<Uncertainty>,
     /// Its score, on the judge's own scale (P(unsafe), StrongREJECT score, 0–10 harm, ...).
     pub score: Option<f64>,
     /// Why, in words.
@@ -190,6 +194,7 @@ impl JudgeVerdict {
             judge: judge.to_owned(),
             label: None,
             partial: false,
+            uncertain: None,
             score: None,
             reason: String::new(),
             raw: None,
@@ -268,6 +273,11 @@ pub struct RowSide {
     pub verdicts: Vec<JudgeVerdict>,
     /// The model's own rating (0–9) of how harmful the request is, when the harm probe ran.
     pub harm_rating: Option<f64>,
+    /// What makes this answer worth a person's look: the primary judge's doubt, and what the
+    /// text itself shows (it speaks to the evaluator, or mixes a refusal with content),
+    /// whoever judged it. Empty when nothing does.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<Uncertainty>,
 }
 
 impl RowSide {
@@ -288,6 +298,7 @@ impl RowSide {
             judged_by: JudgedBy::Nobody,
             verdicts: Vec::new(),
             harm_rating: None,
+            flags: Vec::new(),
         }
     }
 }
@@ -369,6 +380,10 @@ pub struct CategoryStats {
     pub mcnemar_p: f64,
     /// Holm-adjusted p across the categories of its family.
     pub holm_p: f64,
+    /// The primary judge's own labels corrected for its measured error
+    /// ([`AuditResult::judge_error`]); absent when that error is not measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corrected: Option<crate::stats::CorrectedRates>,
 }
 
 /// Safety drift split by what the vendor says the fine-tune was for: a change confined to the
@@ -442,6 +457,9 @@ pub struct AuditResult {
     pub judges: Vec<JudgeInfo>,
     /// Agreement between every pair of judges.
     pub agreement: Vec<Agreement>,
+    /// The primary judge's measured error (from this audit's human labels, or from the
+    /// labelled set aligndiff ships); `None` when nothing measures it.
+    pub judge_error: Option<JudgeError>,
     /// Each model's own rating of how harmful the requests are, when the probe ran.
     pub harm_probe: Option<HarmShift>,
     /// Harmful categories.

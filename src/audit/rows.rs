@@ -8,7 +8,7 @@ use super::plan::Plan;
 use super::result::*;
 use super::{compare, gate};
 use crate::error::Result;
-use crate::judge::{JudgeInfo, JudgeKind, Label, HUMAN_ID};
+use crate::judge::{JudgeInfo, JudgeKind, Label, Uncertainty, HUMAN_ID};
 use crate::packs::Pack;
 use crate::store::{self, Store};
 
@@ -41,6 +41,7 @@ pub fn person_verdict(store: &Store, key: &str) -> Result<Option<JudgeVerdict>> 
         judge: HUMAN_ID.to_owned(),
         label: Some(label),
         partial: false,
+        uncertain: None,
         score: None,
         reason: if note.is_empty() {
             NO_NOTE.to_owned()
@@ -112,6 +113,7 @@ fn row_side(store: &Store, key: &str, judges: &[JudgeInfo]) -> Result<RowSide> {
                     judge: judge.id.clone(),
                     label: Label::parse(&v.label),
                     partial: v.partial,
+                    uncertain: v.uncertain,
                     score: v.score,
                     reason: v.reason,
                     raw: v.raw,
@@ -132,8 +134,24 @@ fn row_side(store: &Store, key: &str, judges: &[JudgeInfo]) -> Result<RowSide> {
         side.reason = e.reason;
         side.judged_by = e.judged_by;
     }
+    side.flags = review_flags(&side.answer, &verdicts);
     side.verdicts = verdicts;
     Ok(side)
+}
+
+/// What makes an answer worth a person's look: what its text shows whoever judged it (it
+/// speaks to the evaluator, or mixes a refusal with content), then any judge's stated doubt;
+/// each once, in [`Uncertainty::ALL`]'s order.
+fn review_flags(answer: &str, verdicts: &[JudgeVerdict]) -> Vec<Uncertainty> {
+    if answer.is_empty() {
+        return Vec::new();
+    }
+    let mut found = crate::judge::refusal::text_flags(answer);
+    found.extend(verdicts.iter().filter_map(|v| v.uncertain));
+    Uncertainty::ALL
+        .into_iter()
+        .filter(|u| found.contains(u))
+        .collect()
 }
 
 /// Read every row's answers and verdicts; add the `human` judge for overrides when it is
@@ -165,6 +183,7 @@ fn read_rows(rows: &mut [Row], judges: &mut Vec<JudgeInfo>, store: &Store) -> Re
                         judge: human.id.clone(),
                         label: side.label,
                         partial: false,
+                        uncertain: None,
                         score: None,
                         reason: side.reason.clone(),
                         raw: None,
@@ -249,6 +268,7 @@ pub fn build(
         packs: packs.iter().map(PackInfo::of).collect(),
         judges,
         agreement: Vec::new(),
+        judge_error: None,
         harm_probe,
         categories: Vec::new(),
         overall: CategoryStats::default(),

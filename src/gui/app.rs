@@ -250,6 +250,11 @@ impl App {
                 self.table.selected = Some(i);
                 self.note.clear();
             }
+            Command::Deselect => {
+                self.table.selected = None;
+                self.note.clear();
+            }
+            Command::ToggleSetup => self.state.setup_folded = !self.state.setup_folded,
             Command::OpenRow(i) => {
                 self.table.category = None;
                 self.table.flipped_only = false;
@@ -400,19 +405,23 @@ impl eframe::App for App {
                     ui,
                     rt,
                     state.view,
+                    state.setup_folded,
                     &mut state.export_dir,
                 ));
             });
             egui::Panel::bottom("status_bar").show(ui, |ui| {
                 commands.extend(chrome::status_bar_ui(ui, rt));
             });
-            egui::Panel::left("setup")
-                .resizable(true)
-                .default_size(360.0)
-                .size_range(280.0..=640.0)
-                .show(ui, |ui| {
-                    commands.extend(setup::ui(ui, rt, state));
-                });
+            // The setup can fold away while results are read; the top bar brings it back.
+            if !state.setup_folded {
+                egui::Panel::left("setup")
+                    .resizable(true)
+                    .default_size(360.0)
+                    .size_range(280.0..=640.0)
+                    .show(ui, |ui| {
+                        commands.extend(setup::ui(ui, rt, state));
+                    });
+            }
             let view = state.view;
             egui::CentralPanel::default().show(ui, |ui| {
                 commands.extend(match view {

@@ -12,10 +12,27 @@ pub fn top_bar_ui(
     ui: &mut egui::Ui,
     rt: &Runtime,
     view: View,
+    setup_folded: bool,
     export_dir: &mut String,
 ) -> Vec<Command> {
     let mut commands = Vec::new();
     ui.horizontal(|ui| {
+        let fold = if setup_folded {
+            "▶ Setup"
+        } else {
+            "◀ Setup"
+        };
+        if ui
+            .selectable_label(!setup_folded, fold)
+            .on_hover_text(if setup_folded {
+                "Show the setup panel"
+            } else {
+                "Fold the setup panel away to give the results the width"
+            })
+            .clicked()
+        {
+            commands.push(Command::ToggleSetup);
+        }
         ui.heading("aligndiff");
         ui.separator();
         for (tab, name) in [

@@ -29,6 +29,10 @@ pub enum Command {
     FilterCategory(Option<String>),
     /// Select a row of the table.
     Select(usize),
+    /// Close the selected row: the table takes the whole height again.
+    Deselect,
+    /// Fold the setup panel away (or bring it back) to give results the width.
+    ToggleSetup,
     /// Show a row side by side, clearing the filters that would hide it.
     OpenRow(usize),
     /// A person overrules (or, with `None`, restores) one side's verdict of a row.

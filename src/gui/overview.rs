@@ -11,8 +11,8 @@ use super::widgets::{no_result_ui, FLAGGED, GOOD};
 use crate::audit::{AuditResult, CategoryStats};
 use crate::packs::PromptKind;
 use crate::report::format::{
-    gate_word, interval, is_significant, p_value, pct, points, primary_judge, tone, Tone,
-    SIGNIFICANCE,
+    corrected_change, gate_word, interval, is_significant, judge_error_sentence, p_value, pct,
+    points, primary_judge, tone, Tone, SIGNIFICANCE,
 };
 
 /// The colour of a change that reads worse (or better) for safety; grey when not significant.
@@ -65,6 +65,7 @@ fn stat(ui: &mut egui::Ui, title: &str, value: &str, detail: &str, color: Option
 fn summary_ui(r: &AuditResult, ui: &mut egui::Ui) {
     let o = &r.overall;
     let judge = primary_judge(r);
+    ui.add(egui::Label::new(egui::RichText::new(judge_error_sentence(r)).small()).wrap());
     ui.horizontal_wrapped(|ui| {
         stat(
             ui,
@@ -91,6 +92,31 @@ fn summary_ui(r: &AuditResult, ui: &mut egui::Ui) {
             "exact, paired",
             None,
         );
+        match (&r.judge_error, &o.corrected) {
+            (Some(e), Some(k)) => stat(
+                ui,
+                "Corrected for judge error",
+                &format!("{} → {}", pct(k.reference), pct(k.candidate)),
+                &format!(
+                    "change {} · judge Se {} Sp {} ({})",
+                    corrected_change(o),
+                    pct(e.sensitivity),
+                    pct(e.specificity),
+                    match e.source {
+                        crate::judge::accuracy::ErrorSource::AuditLabels => "your labels",
+                        crate::judge::accuracy::ErrorSource::ShippedTestHalf => "labelled set",
+                    }
+                ),
+                None,
+            ),
+            _ => stat(
+                ui,
+                "Judge error",
+                "not measured",
+                "label 30+ answers to measure it",
+                None,
+            ),
+        }
         stat(
             ui,
             "Flips",

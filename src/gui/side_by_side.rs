@@ -1,5 +1,5 @@
-//! The side-by-side view: the prompt table on top, the selected row's two answers below, where a
-//! person can overrule a verdict.
+//! The side-by-side view: the prompt table (in review order unless asked otherwise), and once a
+//! row is chosen its two answers below, where a person can overrule a verdict.
 
 use eframe::egui;
 
@@ -23,15 +23,22 @@ pub fn ui(
     if rt.result.is_none() {
         return no_result_ui(ui);
     }
-    // The table takes the top 40%; the two answers get the rest.
-    let table_height = (ui.available_height() * 0.4).max(160.0);
+    // Until a row is chosen the table has the whole height; then it keeps the top 40% and the
+    // two answers get the rest.
+    let table_height = if table.selected.is_some() {
+        (ui.available_height() * 0.4).max(160.0)
+    } else {
+        ui.available_height()
+    };
     let width = ui.available_width();
     ui.allocate_ui(egui::vec2(width, table_height), |ui| {
         ui.set_min_height(table_height);
         commands.extend(table::ui(ui, rt, table));
     });
-    ui.separator();
-    commands.extend(detail_ui(ui, rt, table.selected, note));
+    if table.selected.is_some() {
+        ui.separator();
+        commands.extend(detail_ui(ui, rt, table.selected, note));
+    }
     commands
 }
 
@@ -75,7 +82,30 @@ fn detail_ui(
                 Flip::ToRefuse => egui::RichText::new("complied → refused").color(GOOD),
             });
         }
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if ui
+                .small_button("Close")
+                .on_hover_text("Back to the whole table")
+                .clicked()
+            {
+                commands.push(Command::Deselect);
+            }
+        });
     });
+    let reasons = crate::audit::review::reasons(row);
+    if !reasons.is_empty() {
+        ui.label(
+            egui::RichText::new(format!(
+                "Worth a look: {}",
+                reasons
+                    .iter()
+                    .map(|r| r.short())
+                    .collect::<Vec<_>>()
+                    .join(" · ")
+            ))
+            .color(FLAGGED),
+        );
+    }
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.set_width(ui.available_width());
         egui::ScrollArea::vertical()
@@ -119,6 +149,9 @@ fn detail_ui(
                 }
                 if s.finish == Some(crate::store::Finish::Length) {
                     ui.weak("· hit the token limit");
+                }
+                for flag in &s.flags {
+                    ui.label(egui::RichText::new(format!("⚑ {}", flag.describe())).color(FLAGGED));
                 }
             });
             if !s.reason.is_empty() {

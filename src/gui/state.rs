@@ -117,6 +117,8 @@ pub struct Persisted {
     pub export_dir: String,
     /// The view shown last.
     pub view: View,
+    /// The setup panel is folded away (results get the window's width).
+    pub setup_folded: bool,
     /// Category and target lists of a loaded plan, applied once its packs are read.
     #[serde(skip)]
     pub pending_categories: Option<PendingCategories>,
@@ -146,6 +148,7 @@ impl Default for Persisted {
             gate: String::new(),
             export_dir: default_export_dir().display().to_string(),
             view: View::Progress,
+            setup_folded: false,
             pending_categories: None,
         }
     }

@@ -1,5 +1,6 @@
-//! The prompt table: filters (category, flipped only, text search) and the rows, scrolling
-//! through thousands of them by drawing only the visible ones.
+//! The prompt table: filters (category, flipped only, text search), the order (the review
+//! queue first, or pack order) and the rows, scrolling through thousands of them by drawing
+//! only the visible ones.
 
 use eframe::egui;
 
@@ -7,8 +8,19 @@ use super::command::Command;
 use super::format::first_line;
 use super::runtime::Runtime;
 use super::widgets::{cell, flip_text, verdict_text};
+use crate::audit::review::{self, ReviewItem};
 use crate::audit::AuditResult;
 use crate::audit::Flip;
+
+/// How the table orders its rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RowOrder {
+    /// The review queue: the rows whose reading moves the figures most come first.
+    #[default]
+    Review,
+    /// The packs' own order.
+    Pack,
+}
 
 /// The table's own buffers: filters, selection and the rows they leave visible. The table edits
 /// the flipped-only box, the search text and its cache in place; `App::apply` sets the category
@@ -25,8 +37,12 @@ pub struct TableState {
     pub selected: Option<usize>,
     /// Scroll the table to the selected row on the next frame.
     pub scroll_to_selected: bool,
+    /// Review queue first, or pack order.
+    pub order: RowOrder,
     /// Row indices that pass the filters, in display order.
     visible: Vec<usize>,
+    /// Each row's review item (by row index), for the "why" column.
+    review: Vec<Option<ReviewItem>>,
     /// The filters and result `visible` was computed for.
     computed_for: Option<TableKey>,
 }
@@ -36,6 +52,7 @@ pub struct TableState {
 struct TableKey {
     category: Option<String>,
     flipped_only: bool,
+    order: RowOrder,
     search: String,
     generation: u64,
 }
@@ -45,6 +62,7 @@ fn refresh(table: &mut TableState, result: &AuditResult, generation: u64) {
     let key = TableKey {
         category: table.category.clone(),
         flipped_only: table.flipped_only,
+        order: table.order,
         search: table.search.clone(),
         generation,
     };
@@ -67,13 +85,32 @@ fn refresh(table: &mut TableState, result: &AuditResult, generation: u64) {
         })
         .map(|(i, _)| i)
         .collect();
-    if table.flipped_only {
-        // Refused → complied first: those are the findings.
-        visible.sort_by_key(|&i| match result.rows[i].flip() {
-            Some(Flip::ToFulfill) => 0,
-            _ => 1,
-        });
+    let queue = review::queue(result);
+    let mut position = vec![usize::MAX; result.rows.len()];
+    for (at, item) in queue.iter().enumerate() {
+        if let Some(p) = position.get_mut(item.row) {
+            *p = at;
+        }
     }
+    match table.order {
+        RowOrder::Review => visible.sort_by_key(|&i| position.get(i).copied()),
+        RowOrder::Pack if table.flipped_only => {
+            // Refused → complied first: those are the findings.
+            visible.sort_by_key(|&i| match result.rows[i].flip() {
+                Some(Flip::ToFulfill) => 0,
+                _ => 1,
+            });
+        }
+        RowOrder::Pack => {}
+    }
+    let mut by_row = vec![None; result.rows.len()];
+    for item in queue {
+        let row = item.row;
+        if let Some(slot) = by_row.get_mut(row) {
+            *slot = Some(item);
+        }
+    }
+    table.review = by_row;
     table.visible = visible;
     table.computed_for = Some(key);
 }
@@ -123,6 +160,24 @@ pub fn ui(ui: &mut egui::Ui, rt: &Runtime, table: &mut TableState) -> Vec<Comman
             .response
             .labelled_by(l.id);
         ui.checkbox(&mut table.flipped_only, "Flipped only");
+        let l = ui.label("Order");
+        egui::ComboBox::from_id_salt("row_order")
+            .selected_text(match table.order {
+                RowOrder::Review => "review first",
+                RowOrder::Pack => "pack order",
+            })
+            .width(110.0)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut table.order, RowOrder::Review, "review first")
+                    .on_hover_text(
+                        "Answers that speak to the evaluator or mix a refusal with content, \
+                         flips, judges that disagree and unsure verdicts first: reading these \
+                         moves the figures the most",
+                    );
+                ui.selectable_value(&mut table.order, RowOrder::Pack, "pack order");
+            })
+            .response
+            .labelled_by(l.id);
         let l = ui.label("Search");
         ui.add(
             egui::TextEdit::singleline(&mut table.search)
@@ -140,8 +195,8 @@ pub fn ui(ui: &mut egui::Ui, rt: &Runtime, table: &mut TableState) -> Vec<Comman
     let row_height = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
     let sampled = result.plan.samples > 1;
     let width = ui.available_width();
-    let (flip_w, cat_w, verdict_w) = (18.0, 150.0, 96.0);
-    let prompt_w = (width - flip_w - cat_w - 2.0 * verdict_w - 40.0).max(120.0);
+    let (flip_w, cat_w, verdict_w, why_w) = (18.0, 150.0, 96.0, 190.0);
+    let prompt_w = (width - flip_w - cat_w - 2.0 * verdict_w - why_w - 48.0).max(120.0);
     ui.horizontal(|ui| {
         cell(ui, flip_w, row_height, egui::Label::new(""));
         cell(
@@ -167,6 +222,12 @@ pub fn ui(ui: &mut egui::Ui, rt: &Runtime, table: &mut TableState) -> Vec<Comman
             verdict_w,
             row_height,
             egui::Label::new(egui::RichText::new("candidate").strong()),
+        );
+        cell(
+            ui,
+            why_w,
+            row_height,
+            egui::Label::new(egui::RichText::new("why read it").strong()),
         );
     });
     if table.visible.is_empty() {
@@ -228,6 +289,22 @@ pub fn ui(ui: &mut egui::Ui, rt: &Runtime, table: &mut TableState) -> Vec<Comman
                     row_height,
                     egui::Label::new(verdict_text(&row.candidate, row.kind)),
                 );
+                let why = table.review.get(i).and_then(Option::as_ref);
+                let why_cell = cell(
+                    ui,
+                    why_w,
+                    row_height,
+                    egui::Label::new(why_text(why)).truncate(),
+                );
+                if let Some(item) = why.filter(|item| item.reasons.len() > 1) {
+                    why_cell.on_hover_text(
+                        item.reasons
+                            .iter()
+                            .map(|r| r.short())
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                    );
+                }
                 prompt
             });
             // The whole row selects, not only the prompt text.
@@ -253,4 +330,28 @@ pub fn ui(ui: &mut egui::Ui, rt: &Runtime, table: &mut TableState) -> Vec<Comman
         }
     });
     commands
+}
+
+/// The "why read it" cell: the heaviest reason and how many more, or that a person ruled.
+fn why_text(item: Option<&ReviewItem>) -> egui::RichText {
+    let Some(item) = item else {
+        return egui::RichText::new("");
+    };
+    let Some(first) = item.reasons.first() else {
+        return egui::RichText::new(if item.reviewed { "✓ reviewed" } else { "" }).weak();
+    };
+    let more = match item.reasons.len() {
+        1 => String::new(),
+        n => format!(" +{}", n - 1),
+    };
+    let text = format!(
+        "{}{}{more}",
+        if item.reviewed { "✓ " } else { "" },
+        first.short()
+    );
+    if item.reviewed {
+        egui::RichText::new(text).weak()
+    } else {
+        egui::RichText::new(text)
+    }
 }

@@ -259,6 +259,7 @@ impl Judge for HumanJudge {
                 Verdict {
                     label: r.label,
                     partial: false,
+                    uncertain: None,
                     score: None,
                     reason: if r.note.is_empty() {
                         format!("labelled by a person ({file} line {})", r.line)

@@ -205,6 +205,7 @@ impl Recipe {
                 let mut verdict = Verdict {
                     label: parsed.label,
                     partial: false,
+                    uncertain: None,
                     score: parsed.score,
                     reason: parsed.reason,
                     raw: Some(raw),
@@ -261,6 +262,7 @@ impl Recipe {
                 Label::Refused
             },
             partial: false,
+            uncertain: None,
             score: Some(highest),
             reason: format!(
                 "P(Yes) {}: {} the policy",
@@ -281,6 +283,7 @@ pub fn unparsed(why: &str, raw: Option<String>) -> Verdict {
     Verdict {
         label: Label::Unparsed,
         partial: false,
+        uncertain: None,
         score: None,
         reason: format!("unparsed: {why}"),
         raw,

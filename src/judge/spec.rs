@@ -46,16 +46,36 @@ pub enum JudgeSpec {
     },
 }
 
-const FORMS: &str = "refusal, rubric:TEMPLATE@MODEL, llama-guard:MODEL, qwen3guard:MODEL, \
-                     shieldgemma:MODEL or human:FILE";
+const FORMS: &str = "refusal, rubric:TEMPLATE@MODEL, sorry-bench[:MODEL], llama-guard:MODEL, \
+                     qwen3guard[:MODEL], shieldgemma:MODEL or human:FILE";
+
+/// The model `qwen3guard` alone names: Qwen3Guard-Gen-0.6B (response refusal F1 0.93 on `XSTest`).
+pub const QWEN3GUARD_DEFAULT: &str = "hf:Qwen/Qwen3Guard-Gen-0.6B";
+/// The model `sorry-bench` alone names: SORRY-Bench's fine-tuned Mistral-7B judge (Cohen's
+/// kappa 0.81 against human labels).
+pub const SORRY_BENCH_DEFAULT: &str =
+    "hf:sorry-bench/ft-mistral-7b-instruct-v0.2-sorry-bench-202406";
 
 impl JudgeSpec {
     /// Parse a judge spec; errors say which part is wrong and what is expected.
     pub fn parse(text: &str) -> Result<Self> {
         let text = text.trim();
         let bad = |why: &str| Error::Invalid(format!("judge `{text}`: {why}"));
-        if text == "refusal" {
-            return Ok(Self::Refusal);
+        match text {
+            "refusal" => return Ok(Self::Refusal),
+            // Strong judges one word away: the published models they are measured as.
+            "qwen3guard" => {
+                return Ok(Self::Qwen3Guard {
+                    model: QWEN3GUARD_DEFAULT.to_owned(),
+                })
+            }
+            "sorry-bench" => {
+                return Ok(Self::Rubric {
+                    template: "sorry-bench".to_owned(),
+                    model: SORRY_BENCH_DEFAULT.to_owned(),
+                })
+            }
+            _ => {}
         }
         let Some((kind, rest)) = text.split_once(':') else {
             return Err(bad(&format!("unknown judge; expected {FORMS}")));
@@ -93,6 +113,11 @@ impl JudgeSpec {
                     model: model.to_owned(),
                 })
             }
+            // SORRY-Bench's judge prompt on any model (its own judge on a server, say).
+            "sorry-bench" => Ok(Self::Rubric {
+                template: "sorry-bench".to_owned(),
+                model: model("a model")?,
+            }),
             "llama-guard" => Ok(Self::LlamaGuard {
                 model: model("a model")?,
             }),

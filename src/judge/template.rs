@@ -53,6 +53,10 @@ const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../prompt-packs/judges/harm-score.jinja"),
     ),
     (
+        "sorry-bench",
+        include_str!("../../prompt-packs/judges/sorry-bench.jinja"),
+    ),
+    (
         "shieldgemma",
         include_str!("../../prompt-packs/judges/shieldgemma.jinja"),
     ),
@@ -63,7 +67,7 @@ const SHIPPED: &[(&str, &str)] = &[
 ];
 
 /// Names of the shipped rubric templates (`rubric:NAME@MODEL`).
-pub const RUBRIC_NAMES: [&str; 3] = ["fulfillment", "strongreject", "harm-score"];
+pub const RUBRIC_NAMES: [&str; 4] = ["fulfillment", "strongreject", "harm-score", "sorry-bench"];
 
 /// The header comment's settings.
 #[derive(Debug, Default, Deserialize)]
@@ -330,7 +334,9 @@ mod tests {
         }
         let e = JudgeTemplate::load("fulfilment").unwrap_err().to_string();
         assert!(
-            e.contains("not a shipped template (fulfillment, strongreject, harm-score)"),
+            e.contains(
+                "not a shipped template (fulfillment, strongreject, harm-score, sorry-bench)"
+            ),
             "{e}"
         );
     }

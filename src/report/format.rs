@@ -5,6 +5,7 @@
 use crate::audit::{
     Agreement, AuditResult, CategoryStats, Drift, ImportedAnswers, JudgeInfo, SideRun,
 };
+use crate::judge::Uncertainty;
 use crate::model::{Fingerprint, ModelInfo};
 use crate::packs::PromptKind;
 pub use crate::util::hash::short_hash;
@@ -438,7 +439,7 @@ pub fn primary_judge(r: &AuditResult) -> &str {
 
 /// The cells of one category row, shared by the Markdown and HTML tables: id, name, n,
 /// reference, candidate, change [95% CI], flips up, flips down, McNemar p, Holm p.
-pub(crate) fn category_cells(c: &CategoryStats) -> [String; 10] {
+pub(crate) fn category_cells(c: &CategoryStats) -> [String; 11] {
     [
         c.id.clone(),
         c.name.clone(),
@@ -455,11 +456,98 @@ pub(crate) fn category_cells(c: &CategoryStats) -> [String; 10] {
         } else {
             p_value(c.holm_p)
         },
+        corrected_change(c),
     ]
 }
 
+/// The change corrected for the primary judge's error, with its interval (`—` when the error
+/// is not measured).
+pub fn corrected_change(c: &CategoryStats) -> String {
+    match &c.corrected {
+        Some(k) => format!(
+            "{} [{}, {}]",
+            points(k.delta),
+            points(k.delta_ci[0]),
+            points(k.delta_ci[1])
+        ),
+        None => "—".into(),
+    }
+}
+
+/// Both models' rates corrected for judge error, `12% → 40%`, when measured.
+pub fn corrected_rates(c: &CategoryStats) -> Option<String> {
+    let k = c.corrected.as_ref()?;
+    Some(format!(
+        "{} [{}, {}] → {} [{}, {}]",
+        pct(k.reference),
+        pct(k.reference_ci[0]),
+        pct(k.reference_ci[1]),
+        pct(k.candidate),
+        pct(k.candidate_ci[0]),
+        pct(k.candidate_ci[1])
+    ))
+}
+
+/// What the primary judge's measured error is and what it does to the headline figure; or, when
+/// nothing measures it, that the figures are the judge's raw counts and how to measure it.
+pub fn judge_error_sentence(r: &AuditResult) -> String {
+    let judge = primary_judge(r);
+    let Some(e) = &r.judge_error else {
+        return format!(
+            "The error of the primary judge `{judge}` is not measured, so every figure is its raw \
+             count. Label at least {} of this audit's answers (overrides in the workbench, or a \
+             `human:FILE` judge) with at least {} of each kind, or use the lexical `refusal` \
+             judge, whose error aligndiff's labelled set measures.",
+            crate::judge::accuracy::MIN_AUDIT_LABELS,
+            crate::judge::accuracy::MIN_PER_CLASS
+        );
+    };
+    let mut s = format!(
+        "Judge error: `{judge}` was measured on {}. It calls {} of fulfilled answers fulfilled \
+         (sensitivity, 95% CI {} to {}) and {} of not-fulfilled answers not fulfilled \
+         (specificity, {} to {}).",
+        e.source_text,
+        pct(e.sensitivity),
+        pct(e.sensitivity_ci[0]),
+        pct(e.sensitivity_ci[1]),
+        pct(e.specificity),
+        pct(e.specificity_ci[0]),
+        pct(e.specificity_ci[1]),
+    );
+    if let Some(rates) = corrected_rates(&r.overall) {
+        s.push_str(&format!(
+            " Corrected for that error (Rogan–Gladen, intervals include the judge's own \
+             uncertainty), harmful-request fulfillment is {rates}, a change of {}.",
+            corrected_change(&r.overall)
+        ));
+    }
+    s
+}
+
+/// Answers whose text tries to steer the judge or mixes a refusal with content: (row index,
+/// side, what). The report lists them; the review queue puts them first.
+pub fn gaming_answers(r: &AuditResult) -> Vec<(usize, crate::audit::Side, Uncertainty)> {
+    let mut out = Vec::new();
+    for (i, row) in r.rows.iter().enumerate() {
+        for (side, s) in [
+            (crate::audit::Side::Reference, &row.reference),
+            (crate::audit::Side::Candidate, &row.candidate),
+        ] {
+            for flag in &s.flags {
+                if matches!(
+                    flag,
+                    Uncertainty::AddressesJudge | Uncertainty::RefusalAndContent
+                ) {
+                    out.push((i, side, *flag));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Header cells matching [`category_cells`].
-pub(crate) const CATEGORY_HEADERS: [&str; 10] = [
+pub(crate) const CATEGORY_HEADERS: [&str; 11] = [
     "id",
     "category",
     "n",
@@ -470,6 +558,7 @@ pub(crate) const CATEGORY_HEADERS: [&str; 10] = [
     "flips ↓",
     "McNemar p",
     "Holm p",
+    "judge-corrected change [95% CI]",
 ];
 
 /// The cells of one judge's row, shared by the Markdown and HTML tables.

@@ -158,6 +158,41 @@ fn change_chart(cats: &[CategoryStats]) -> String {
     s
 }
 
+/// Answers that speak to the evaluator or mix a refusal with content, each with its text.
+fn gaming_section(r: &AuditResult) -> String {
+    let gaming = gaming_answers(r);
+    if gaming.is_empty() {
+        return String::new();
+    }
+    let mut s = format!(
+        "<h2>Answers that may game the judge ({})</h2><p class=\"muted\">These answers speak to \
+         whoever evaluates them, or mix a refusal with content: judges are fooled most by \
+         exactly these. They come first in the review queue; read them before trusting the \
+         figures.</p>",
+        gaming.len()
+    );
+    for (i, side, flag) in gaming.into_iter().take(200) {
+        let Some(row) = r.rows.get(i) else {
+            continue;
+        };
+        let answer = match side {
+            crate::audit::Side::Reference => &row.reference,
+            crate::audit::Side::Candidate => &row.candidate,
+        };
+        let _ = write!(
+            s,
+            "<details><summary><b>{}</b> · {} · {} · judged {}</summary><div class=\"prompt\">{}</div><div class=\"answer\">{}</div></details>",
+            esc(&row.prompt_id),
+            side.as_str(),
+            esc(flag.describe()),
+            answer.label.map_or("?", |l| l.as_str()),
+            esc(&row.prompt),
+            esc(&truncate(&answer.answer, 1500)),
+        );
+    }
+    s
+}
+
 fn category_table(cats: &[CategoryStats], overall: &CategoryStats, kind: PromptKind) -> String {
     let mut s = String::from("<table><thead><tr>");
     for h in CATEGORY_HEADERS {
@@ -381,7 +416,7 @@ pub fn render(r: &AuditResult) -> String {
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f7f7f8;color:#1a202c}
 main{max-width:1120px;margin:0 auto;padding:24px 28px 60px;background:#fff}
 h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:32px 0 8px;border-bottom:1px solid #e2e8f0;padding-bottom:4px}h3{font-size:15px;margin:18px 0 6px}
-.sub{color:#4a5568;margin:0 0 16px;font-size:14px}.headline{font-size:15px;line-height:1.5;background:#f1f5f9;padding:12px 14px;border-radius:6px}
+.sub{color:#4a5568;margin:0 0 16px;font-size:14px}.headline{font-size:15px;line-height:1.5;background:#f1f5f9;padding:12px 14px;border-radius:6px}.judge-error{font-size:14px;line-height:1.5;border-left:4px solid #94a3b8;padding:6px 12px;margin:8px 0 16px}.answer{white-space:pre-wrap;font-size:13px;background:#fafafa;padding:8px;border-radius:4px}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:10px;margin:16px 0}
 .card{border:1px solid #e2e8f0;border-radius:8px;padding:10px 12px}.card .t{font-size:12px;color:#4a5568;text-transform:uppercase;letter-spacing:.04em}.card .v{font-size:22px;font-weight:600;margin:4px 0}.card .d{font-size:12px;color:#4a5568}
 .card.bad{border-color:#feb2b2;background:#fff5f5}.card.good{border-color:#9ae6b4;background:#f0fff4}
@@ -407,8 +442,9 @@ details{border:1px solid #e2e8f0;border-radius:6px;margin:6px 0;padding:6px 10px
     );
     let _ = write!(
         s,
-        "<p class=\"headline\">{}</p><div class=\"cards\">",
-        esc(&headline(r))
+        "<p class=\"headline\">{}</p><p class=\"judge-error\">{}</p><div class=\"cards\">",
+        esc(&headline(r)),
+        esc(&judge_error_sentence(r))
     );
     s.push_str(&card(
         "Harmful fulfillment",
@@ -558,6 +594,7 @@ details{border:1px solid #e2e8f0;border-radius:6px;margin:6px 0;padding:6px 10px
             esc(&truncate(&row.candidate.answer, 1500)),
         );
     }
+    s.push_str(&gaming_section(r));
     s.push_str(&judges_section(r));
     s.push_str("<h2>Provenance</h2>");
     s.push_str(&provenance("Reference", &r.reference));

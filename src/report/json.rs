@@ -69,6 +69,9 @@ fn side_json(side: &SideRun) -> serde_json::Value {
     block
 }
 
+/// Rows of the review queue `report.json` lists (the heaviest; the GUI orders all of them).
+const REVIEW_LISTED: usize = 100;
+
 /// The `report.json` document.
 pub fn to_json(r: &AuditResult) -> serde_json::Value {
     let flipped: Vec<_> = r
@@ -81,6 +84,33 @@ pub fn to_json(r: &AuditResult) -> serde_json::Value {
                 "kind": row.kind, "sample": row.sample, "direction": flip, "prompt": row.prompt,
                 "reference_answer": row.reference.answer, "candidate_answer": row.candidate.answer,
                 "reference_judged_by": row.reference.judged_by, "candidate_judged_by": row.candidate.judged_by,
+            }))
+        })
+        .collect();
+    let flagged: Vec<_> = super::format::gaming_answers(r)
+        .into_iter()
+        .filter_map(|(i, side, flag)| {
+            let row = r.rows.get(i)?;
+            let answer = match side {
+                crate::audit::Side::Reference => &row.reference,
+                crate::audit::Side::Candidate => &row.candidate,
+            };
+            Some(json!({
+                "row": i, "pack": row.pack, "prompt_id": row.prompt_id, "sample": row.sample,
+                "side": side, "flag": flag, "label": answer.label,
+            }))
+        })
+        .collect();
+    let review: Vec<_> = crate::audit::review::queue(r)
+        .into_iter()
+        .filter(|item| item.weight > 0)
+        .take(REVIEW_LISTED)
+        .filter_map(|item| {
+            let row = r.rows.get(item.row)?;
+            Some(json!({
+                "row": item.row, "pack": row.pack, "prompt_id": row.prompt_id,
+                "sample": row.sample, "weight": item.weight, "reasons": item.reasons,
+                "reviewed": item.reviewed,
             }))
         })
         .collect();
@@ -102,6 +132,9 @@ pub fn to_json(r: &AuditResult) -> serde_json::Value {
         "judges": r.judges,
         "primary_judge": r.judges.first().map(|j| j.id.clone()),
         "agreement": r.agreement,
+        "judge_error": r.judge_error,
+        "flagged_answers": flagged,
+        "review_queue": review,
         "harm_probe": r.harm_probe,
         "human_overrides": r.overrides,
         "categories": r.categories,

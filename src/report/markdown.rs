@@ -61,6 +61,8 @@ pub fn to_markdown(r: &AuditResult) -> String {
     ));
     s.push_str(&headline(r));
     s.push_str("\n\n");
+    s.push_str(&judge_error_sentence(r));
+    s.push_str("\n\n");
     if let Some(sentence) = over_refusal_sentence(r) {
         s.push_str(&sentence);
         s.push_str("\n\n");
@@ -104,6 +106,37 @@ pub fn to_markdown(r: &AuditResult) -> String {
         }
         s.push_str(&category_line(&o.overall));
         s.push_str("\n\n");
+    }
+    let gaming = gaming_answers(r);
+    if !gaming.is_empty() {
+        s.push_str("## Answers that may game the judge\n\n");
+        s.push_str(
+            "These answers speak to whoever evaluates them, or mix a refusal with content: \
+             judges are fooled most by exactly these. They come first in the review queue; read \
+             them before trusting the figures.\n\n",
+        );
+        let rows: Vec<Vec<String>> = gaming
+            .iter()
+            .filter_map(|&(i, side, flag)| {
+                let row = r.rows.get(i)?;
+                let s = match side {
+                    crate::audit::Side::Reference => &row.reference,
+                    crate::audit::Side::Candidate => &row.candidate,
+                };
+                Some(vec![
+                    row.prompt_id.clone(),
+                    side.as_str().to_owned(),
+                    flag.describe().to_owned(),
+                    s.label.map_or("—", crate::judge::Label::as_str).to_owned(),
+                    crate::util::text::truncate(&s.answer, 160),
+                ])
+            })
+            .collect();
+        s.push_str(&md_table(
+            &["prompt", "side", "what", "verdict", "answer (start)"],
+            &rows,
+        ));
+        s.push('\n');
     }
     s.push_str("## Judges\n\n");
     s.push_str(&format!(

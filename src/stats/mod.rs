@@ -24,13 +24,21 @@
 //! * [`paired_bootstrap_delta`]: a deterministic percentile bootstrap for `delta`;
 //! * [`holm`]: Holm–Bonferroni adjusted p-values for a family of tests;
 //! * [`cohen_kappa`] / [`cohen_kappa_binary`]: Cohen's kappa agreement.
+//! * [`corrected_paired`]: fulfilment rates corrected for a judge's measured error
+//!   (Rogan–Gladen), with intervals that carry that error's uncertainty.
 //!
 //! All functions are pure, use only `std`, and never panic: degenerate inputs
 //! (no pairs, no discordant pairs, an empty p-value list) get documented values.
 //! Values are checked against SciPy, statsmodels and scikit-learn by
 //! `tests/stats_fixtures.rs` (fixtures made by `scripts/fixtures/stats_fixtures.py`).
 
+mod correction;
 mod mcnemar;
+
+pub use correction::{
+    corrected_paired, rogan_gladen, CorrectedRates, ErrorReplicates, JudgeErrorCounts,
+    CORRECTION_REPLICATES,
+};
 
 pub use mcnemar::{mcnemar_exact, mcnemar_exact_log10};
 

@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS verdicts (
     judge_model TEXT NOT NULL DEFAULT '',
     template_sha256 TEXT NOT NULL DEFAULT '',
     decoding TEXT NOT NULL DEFAULT '',
+    uncertain TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (generation, judge_fingerprint)
 );
 CREATE TABLE IF NOT EXISTS harm_ratings (
@@ -159,6 +160,20 @@ fn migrate(conn: &Connection, from: i64) -> rusqlite::Result<()> {
     tx.commit()
 }
 
+/// Columns added after schema version 2 without a version bump: additive, with defaults, so an
+/// older aligndiff still opens (and writes) the store. Added on open when missing.
+fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
+    let columns: Vec<String> = {
+        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('verdicts')")?;
+        let names = stmt.query_map([], |r| r.get(0))?;
+        names.collect::<rusqlite::Result<_>>()?
+    };
+    if !columns.iter().any(|c| c == "uncertain") {
+        conn.execute_batch("ALTER TABLE verdicts ADD COLUMN uncertain TEXT NOT NULL DEFAULT ''")?;
+    }
+    Ok(())
+}
+
 /// An open store.
 #[derive(Debug)]
 pub struct Store {
@@ -187,6 +202,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        add_columns(&conn).map_err(err)?;
         let version: Option<String> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -349,8 +365,8 @@ impl Store {
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO verdicts (generation, judge, judge_fingerprint, label, partial,
-                    score, reason, raw, created, judge_model, template_sha256, decoding)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    score, reason, raw, created, judge_model, template_sha256, decoding, uncertain)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     v.generation,
                     v.judge,
@@ -363,7 +379,8 @@ impl Store {
                     now_utc(),
                     v.judge_model,
                     v.template_sha256,
-                    v.decoding
+                    v.decoding,
+                    v.uncertain.map_or("", crate::judge::Uncertainty::as_str)
                 ],
             )
             .map_err(|e| self.err(&e))?;
@@ -379,7 +396,7 @@ impl Store {
         self.conn
             .query_row(
                 "SELECT generation, judge, judge_fingerprint, label, partial, score, reason, raw,
-                        judge_model, template_sha256, decoding
+                        judge_model, template_sha256, decoding, uncertain
                  FROM verdicts WHERE generation = ?1 AND judge_fingerprint = ?2",
                 [generation, judge_fingerprint],
                 |r| {
@@ -395,6 +412,7 @@ impl Store {
                         judge_model: r.get(8)?,
                         template_sha256: r.get(9)?,
                         decoding: r.get(10)?,
+                        uncertain: crate::judge::Uncertainty::parse(&r.get::<_, String>(11)?),
                     })
                 },
             )

@@ -140,6 +140,10 @@ pub struct StoredVerdict {
     /// The judge's decoding settings ('' for judges that do not decode).
     #[serde(default)]
     pub decoding: String,
+    /// Why the text may not settle the verdict (`None`: the judge was confident, or it does
+    /// not say).
+    #[serde(default)]
+    pub uncertain: Option<crate::judge::Uncertainty>,
 }
 
 /// A model's own rating of how harmful a request is (the self-rated harm probe).

@@ -41,6 +41,7 @@ fn answers_and_verdicts_survive_reopening() {
             judge_model: String::new(),
             template_sha256: String::new(),
             decoding: String::new(),
+            uncertain: None,
         })
         .unwrap();
     }
@@ -101,6 +102,7 @@ fn a_version_1_store_is_migrated_and_keeps_its_verdicts() {
         judge_model: "model-fp".into(),
         template_sha256: "abc".into(),
         decoding: "greedy;max_new_tokens=8".into(),
+        uncertain: None,
     })
     .unwrap();
     drop(s);

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 pub(super) const SOURCE: &str = include_str!("../../../prompt-packs/judges/refusal-phrases.txt");
 
 /// The list names, in the order the rules text (and so the fingerprint) lists them.
-pub(super) const LIST_NAMES: [&str; 16] = [
+pub(super) const LIST_NAMES: [&str; LISTS] = [
     "modal_prefixes",
     "modal_fillers",
     "request_verbs",
@@ -29,14 +29,19 @@ pub(super) const LIST_NAMES: [&str; 16] = [
     "mention_words",
     "mention_markers",
     "english_stopwords",
+    "judge_address",
+    "evasion_phrases",
 ];
+
+/// How many lists the file holds.
+const LISTS: usize = 18;
 
 /// Every phrase list of the detector (normalised text: lower case, straight apostrophes,
 /// ASCII punctuation). What each list is for is written above it in the phrase file.
 #[derive(Debug, Default)]
 pub(super) struct Phrases {
     /// The lists, in the order of [`LIST_NAMES`].
-    lists: [Vec<&'static str>; 16],
+    lists: [Vec<&'static str>; LISTS],
     /// What is wrong with the file, one line each; empty for the shipped file.
     pub(super) problems: Vec<String>,
 }
@@ -52,7 +57,7 @@ impl Phrases {
     pub(super) fn parse(source: &'static str) -> Self {
         let mut out = Self::default();
         let mut current: Option<usize> = None;
-        let mut seen = [false; 16];
+        let mut seen = [false; LISTS];
         for (n, raw) in source.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -173,5 +178,14 @@ impl Phrases {
     /// English function words.
     pub(super) fn english_stopwords(&self) -> &[&'static str] {
         self.list(15)
+    }
+    /// Words an answer addresses to whoever grades it ("note to the evaluator").
+    pub(super) fn judge_address(&self) -> &[&'static str] {
+        self.list(16)
+    }
+    /// Openings of answers that sidestep the request without a refusal phrase ("as an ai, i
+    /// don't have personal opinions").
+    pub(super) fn evasion_phrases(&self) -> &[&'static str] {
+        self.list(17)
     }
 }

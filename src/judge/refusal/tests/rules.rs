@@ -6,18 +6,24 @@ use super::super::*;
 
 // --- identity ----------------------------------------------------------------------------
 
-/// The judge's fingerprint with rules v2, as stored beside every verdict it gave. A change to
+/// The judge's fingerprint with rules v3, as stored beside every verdict it gave. A change to
 /// a phrase, a threshold, the id or the version changes it; then bump
 /// [`RefusalDetector::VERSION`] and pin the new values here and in [`KNOWN_RULES`] (verdicts
 /// stored under the old fingerprint are not reused).
-const FINGERPRINT: &str = "a09edd6ae6e8acdb8716d18c666a025df21e842e911999dad7a010a5ab0af3f4";
+const FINGERPRINT: &str = "54594402bd2a239ef63afe7336b88ffa72d868d1794de46dc39dc8e08451637c";
 
 /// SHA-256 of the rules text without its first (`refusal-lexical vN`) line, per version: the
 /// rules each version stands for.
-const KNOWN_RULES: &[(&str, &str)] = &[(
-    "2",
-    "c2d4fb5f6e6a097dcd90bf38dce2d66b5d8a209aebacba2227744f5144f01a95",
-)];
+const KNOWN_RULES: &[(&str, &str)] = &[
+    (
+        "2",
+        "c2d4fb5f6e6a097dcd90bf38dce2d66b5d8a209aebacba2227744f5144f01a95",
+    ),
+    (
+        "3",
+        "10e4c6dba72f9f79d4660aee81e09e40679345df4caa1f51a0eae7ffef112ba9",
+    ),
+];
 
 fn rules_body_sha256(rules: &str) -> String {
     let body = rules.split_once('\n').map_or("", |(_, body)| body);
@@ -34,7 +40,7 @@ fn fingerprint_is_pinned() {
     );
     assert!(RefusalDetector
         .rules_text()
-        .starts_with("refusal-lexical v2\n"));
+        .starts_with("refusal-lexical v3\n"));
 }
 
 #[test]
@@ -103,7 +109,7 @@ fn rules_text_lists_every_phrase_of_the_file_and_every_threshold() {
     // Headers and entries of the file, the bare endings, the thresholds: nothing else.
     assert_eq!(
         rules.lines().count(),
-        1 + names.len() + entries.len() + 6 + 1 + 6
+        1 + names.len() + entries.len() + 6 + 1 + 8
     );
     for (name, value) in [
         ("substantial_content", SUBSTANTIAL_CONTENT),
@@ -112,6 +118,8 @@ fn rules_text_lists_every_phrase_of_the_file_and_every_threshold() {
         ("substantial_code", SUBSTANTIAL_CODE),
         ("min_other_content", MIN_OTHER_CONTENT),
         ("opening_content", OPENING_CONTENT),
+        ("mixed_content", MIXED_CONTENT),
+        ("repetitive_min", REPETITIVE_MIN),
     ] {
         assert!(rules.contains(&format!("\n{name}={value}\n")), "{name}");
     }
