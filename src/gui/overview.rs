@@ -11,7 +11,7 @@ use super::widgets::{no_result_ui, FLAGGED, GOOD};
 use crate::audit::{AuditResult, CategoryStats};
 use crate::packs::PromptKind;
 use crate::report::format::{
-    corrected_change, gate_word, interval, is_significant, judge_error_sentence, p_value, pct,
+    gate_word, interval, is_significant, judge_error_sentence, p_value, pct,
     points, primary_judge, tone, Tone, SIGNIFICANCE,
 };
 
@@ -49,15 +49,46 @@ pub fn ui(ui: &mut egui::Ui, rt: &Runtime, table: &mut TableState) -> Vec<Comman
 }
 
 fn stat(ui: &mut egui::Ui, title: &str, value: &str, detail: &str, color: Option<egui::Color32>) {
+    // Cards never wrap their text: a card that does not fit moves to the next line whole (the
+    // wrapping layout decides on the size asked for, so ask for the card's own width).
+    let size = |text: &str, font: egui::FontId| {
+        ui.ctx()
+            .fonts_mut(|f| f.layout_no_wrap(text.to_owned(), font, egui::Color32::WHITE).size())
+    };
+    let lines = [
+        size(title, egui::TextStyle::Body.resolve(ui.style())),
+        size(value, egui::FontId::proportional(18.0)),
+        size(detail, egui::TextStyle::Small.resolve(ui.style())),
+    ];
+    let margin = 2.0 * ui.spacing().item_spacing.x + 12.0;
+    let width = lines.iter().map(|s| s.x).fold(0.0, f32::max) + margin;
+    let height = lines.iter().map(|s| s.y).sum::<f32>() + 2.0 * ui.spacing().item_spacing.y + 12.0;
+    ui.allocate_ui_with_layout(
+        egui::vec2(width, height),
+        egui::Layout::top_down(egui::Align::Min),
+        |ui| stat_card_ui(ui, title, value, detail, color),
+    );
+}
+
+fn stat_card_ui(
+    ui: &mut egui::Ui,
+    title: &str,
+    value: &str,
+    detail: &str,
+    color: Option<egui::Color32>,
+) {
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.vertical(|ui| {
-            ui.weak(title);
+            ui.add(egui::Label::new(egui::RichText::new(title).weak()).extend());
             let v = egui::RichText::new(value).size(18.0).strong();
-            ui.label(match color {
-                Some(c) => v.color(c),
-                None => v,
-            });
-            ui.small(detail);
+            ui.add(
+                egui::Label::new(match color {
+                    Some(c) => v.color(c),
+                    None => v,
+                })
+                .extend(),
+            );
+            ui.add(egui::Label::new(egui::RichText::new(detail).small()).extend());
         });
     });
 }
@@ -98,8 +129,8 @@ fn summary_ui(r: &AuditResult, ui: &mut egui::Ui) {
                 "Corrected for judge error",
                 &format!("{} → {}", pct(k.reference), pct(k.candidate)),
                 &format!(
-                    "change {} · judge Se {} Sp {} ({})",
-                    corrected_change(o),
+                    "change {} · judge sensitivity {}, specificity {} ({})",
+                    points(k.delta),
                     pct(e.sensitivity),
                     pct(e.specificity),
                     match e.source {
