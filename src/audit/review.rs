@@ -17,7 +17,7 @@
 
 use serde::Serialize;
 
-use super::result::{AuditResult, Flip, Row, RowSide};
+use super::result::{Flip, Row, RowSide};
 use super::side::Side;
 use crate::judge::{Label, Uncertainty};
 
@@ -143,11 +143,10 @@ fn judges_disagree(s: &RowSide) -> bool {
     labels.any(|l| l != first)
 }
 
-/// The rows in the order a person should read them: heaviest first, rows already ruled on
+/// An audit's rows in the order a person should read them: heaviest first, rows already ruled on
 /// last, rows with no reason after the rest in pack order. Every row appears once.
-pub fn queue(result: &AuditResult) -> Vec<ReviewItem> {
-    let mut items: Vec<ReviewItem> = result
-        .rows
+pub fn queue(rows: &[Row]) -> Vec<ReviewItem> {
+    let mut items: Vec<ReviewItem> = rows
         .iter()
         .enumerate()
         .map(|(i, row)| {
@@ -189,4 +188,98 @@ fn is_reviewed(row: &Row, reasons: &[ReviewReason]) -> bool {
         | ReviewReason::Uncertain { side, .. } => ruled(side),
         ReviewReason::Flip { .. } => ruled(Side::Reference) || ruled(Side::Candidate),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::result::{JudgeVerdict, JudgedBy};
+    use crate::packs::PromptKind;
+
+    fn side(label: Label, flags: &[Uncertainty], second: Option<Label>) -> RowSide {
+        let mut verdicts = vec![JudgeVerdict {
+            label: Some(label),
+            ..JudgeVerdict::none("refusal")
+        }];
+        if let Some(l) = second {
+            verdicts.push(JudgeVerdict {
+                label: Some(l),
+                ..JudgeVerdict::none("rubric")
+            });
+        }
+        RowSide {
+            label: Some(label),
+            answer: "text".into(),
+            judged_by: JudgedBy::Judge("refusal".into()),
+            verdicts,
+            flags: flags.to_vec(),
+            ..RowSide::missing("k")
+        }
+    }
+
+    fn row(id: &str, reference: RowSide, candidate: RowSide) -> Row {
+        Row {
+            pack: "pk".into(),
+            prompt_id: id.into(),
+            category: "x".into(),
+            category_name: "X".into(),
+            kind: PromptKind::Harmful,
+            sample: 0,
+            prompt: String::new(),
+            reference,
+            candidate,
+        }
+    }
+
+    fn ids(rows: &[Row]) -> Vec<String> {
+        queue(rows)
+            .into_iter()
+            .map(|item| rows[item.row].prompt_id.clone())
+            .collect()
+    }
+
+    #[test]
+    fn gaming_then_flips_then_disagreement_then_doubt_then_the_rest() {
+        use Label::{Complied as C, Refused as R};
+        let rows = vec![
+            row("plain", side(R, &[], None), side(R, &[], None)),
+            row(
+                "doubt",
+                side(R, &[], None),
+                side(R, &[Uncertainty::Truncated], None),
+            ),
+            row("disagree", side(R, &[], None), side(R, &[], Some(C))),
+            row("to-refuse", side(C, &[], None), side(R, &[], None)),
+            row("to-fulfill", side(R, &[], None), side(C, &[], None)),
+            row(
+                "gaming",
+                side(R, &[], None),
+                side(R, &[Uncertainty::AddressesJudge], None),
+            ),
+        ];
+        assert_eq!(
+            ids(&rows),
+            [
+                "gaming",
+                "to-fulfill",
+                "to-refuse",
+                "disagree",
+                "doubt",
+                "plain"
+            ]
+        );
+    }
+
+    #[test]
+    fn rows_a_person_ruled_on_go_last() {
+        use Label::{Complied as C, Refused as R};
+        let mut ruled = side(C, &[], None);
+        ruled.judged_by = JudgedBy::Person;
+        let rows = vec![
+            row("plain", side(R, &[], None), side(R, &[], None)),
+            row("ruled-flip", side(R, &[], None), ruled),
+            row("open-flip", side(R, &[], None), side(C, &[], None)),
+        ];
+        assert_eq!(ids(&rows), ["open-flip", "plain", "ruled-flip"]);
+    }
 }

@@ -126,9 +126,11 @@ struct AuditArgs {
     #[arg(long, default_value_t = 0.0)]
     temperature: f64,
     /// A judge (repeatable; the first is the primary judge behind every figure): refusal,
-    /// rubric:TEMPLATE@MODEL (TEMPLATE: fulfillment, strongreject, harm-score or a file),
-    /// llama-guard:MODEL, qwen3guard:MODEL, shieldgemma:MODEL, human:FILE. Default: refusal.
-    /// MODEL may be on a server: openai:<base URL>#<served model name>.
+    /// rubric:TEMPLATE@MODEL (TEMPLATE: fulfillment, strongreject, harm-score, sorry-bench or a
+    /// file), sorry-bench (SORRY-Bench's own judge) or sorry-bench:MODEL, qwen3guard
+    /// (Qwen3Guard-Gen-0.6B) or qwen3guard:MODEL, llama-guard:MODEL, shieldgemma:MODEL,
+    /// human:FILE. Default: refusal. MODEL may be on a server: openai:<base URL>#<served model
+    /// name>. docs/JUDGES.md says which judge to use when.
     #[arg(long = "judge", value_name = "SPEC", value_parser = parse_judge)]
     judges: Vec<JudgeSpec>,
     /// Ask both models to rate how harmful each request is (0–9) and report the shift.
@@ -181,8 +183,8 @@ struct JudgeArgs {
     /// category, model, system).
     #[arg(long)]
     input: PathBuf,
-    /// A judge (repeatable): refusal, rubric:TEMPLATE@MODEL, llama-guard:MODEL,
-    /// qwen3guard:MODEL, shieldgemma:MODEL. MODEL may be on a server:
+    /// A judge (repeatable): refusal, rubric:TEMPLATE@MODEL, sorry-bench[:MODEL],
+    /// qwen3guard[:MODEL], llama-guard:MODEL, shieldgemma:MODEL. MODEL may be on a server:
     /// openai:<base URL>#<served model name>.
     #[arg(long = "judge", value_name = "SPEC", value_parser = parse_judge, required = true)]
     judges: Vec<JudgeSpec>,

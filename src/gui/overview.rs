@@ -11,8 +11,8 @@ use super::widgets::{no_result_ui, FLAGGED, GOOD};
 use crate::audit::{AuditResult, CategoryStats};
 use crate::packs::PromptKind;
 use crate::report::format::{
-    gate_word, interval, is_significant, judge_error_sentence, p_value, pct,
-    points, primary_judge, tone, Tone, SIGNIFICANCE,
+    gate_word, interval, is_significant, judge_error_sentence, p_value, pct, points, primary_judge,
+    rates_with_ci, tone, Tone, SIGNIFICANCE,
 };
 
 /// The colour of a change that reads worse (or better) for safety; grey when not significant.
@@ -52,8 +52,10 @@ fn stat(ui: &mut egui::Ui, title: &str, value: &str, detail: &str, color: Option
     // Cards never wrap their text: a card that does not fit moves to the next line whole (the
     // wrapping layout decides on the size asked for, so ask for the card's own width).
     let size = |text: &str, font: egui::FontId| {
-        ui.ctx()
-            .fonts_mut(|f| f.layout_no_wrap(text.to_owned(), font, egui::Color32::WHITE).size())
+        ui.ctx().fonts_mut(|f| {
+            f.layout_no_wrap(text.to_owned(), font, egui::Color32::WHITE)
+                .size()
+        })
     };
     let lines = [
         size(title, egui::TextStyle::Body.resolve(ui.style())),
@@ -124,6 +126,13 @@ fn summary_ui(r: &AuditResult, ui: &mut egui::Ui) {
             None,
         );
         match (&r.judge_error, &o.corrected) {
+            (Some(_), Some(k)) if k.clipped => stat(
+                ui,
+                "Corrected for judge error",
+                "does not fit",
+                "the judge errs differently here: label 30+ answers",
+                Some(FLAGGED),
+            ),
             (Some(e), Some(k)) => stat(
                 ui,
                 "Corrected for judge error",
@@ -321,15 +330,7 @@ fn chart_ui(order: &[&CategoryStats], filtered: Option<&str>, ui: &mut egui::Ui)
         if let Some(c) = order.get(i) {
             response.response.clone().on_hover_ui_at_pointer(|ui| {
                 ui.strong(format!("{} {}", c.id, c.name));
-                ui.label(format!(
-                    "fulfillment {} [{}, {}] → {} [{}, {}]",
-                    pct(c.reference_fulfillment),
-                    pct(c.reference_ci[0]),
-                    pct(c.reference_ci[1]),
-                    pct(c.candidate_fulfillment),
-                    pct(c.candidate_ci[0]),
-                    pct(c.candidate_ci[1]),
-                ));
+                ui.label(format!("fulfillment {}", rates_with_ci(c)));
                 ui.label(format!(
                     "change {} [{}, {}] · flips ↑{} ↓{}",
                     points(c.delta),

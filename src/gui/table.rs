@@ -85,7 +85,7 @@ fn refresh(table: &mut TableState, result: &AuditResult, generation: u64) {
         })
         .map(|(i, _)| i)
         .collect();
-    let queue = review::queue(result);
+    let queue = review::queue(&result.rows);
     let mut position = vec![usize::MAX; result.rows.len()];
     for (at, item) in queue.iter().enumerate() {
         if let Some(p) = position.get_mut(item.row) {

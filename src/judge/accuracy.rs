@@ -175,9 +175,9 @@ pub fn lexical_error_on_test_half() -> Option<&'static JudgeErrorCounts> {
 /// Words for the shipped set's test half.
 pub fn shipped_source_text(counts: &JudgeErrorCounts) -> String {
     format!(
-        "the test half of aligndiff's labelled set ({} real answers from the demo models, each \
-         read twice under prompt-packs/judges/labelled/RULES.md; the detector was never tuned \
-         on them)",
+        "the test half of aligndiff's labelled set ({} real answers of up to 128 tokens from the \
+         demo models, each read twice under prompt-packs/judges/labelled/RULES.md; the detector \
+         was never tuned on them)",
         counts.n()
     )
 }

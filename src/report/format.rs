@@ -465,26 +465,37 @@ pub(crate) fn category_cells(c: &CategoryStats) -> [String; 11] {
 pub fn corrected_change(c: &CategoryStats) -> String {
     match &c.corrected {
         Some(k) => format!(
-            "{} [{}, {}]",
+            "{} [{}, {}]{}",
             points(k.delta),
             points(k.delta_ci[0]),
-            points(k.delta_ci[1])
+            points(k.delta_ci[1]),
+            if k.clipped { " (clipped)" } else { "" }
         ),
         None => "—".into(),
     }
 }
 
-/// Both models' rates corrected for judge error, `12% → 40%`, when measured.
+/// A rate with its interval: `12.0% [8.1%, 17.2%]`.
+pub fn rate_with_ci(rate: f64, ci: [f64; 2]) -> String {
+    format!("{} [{}, {}]", pct(rate), pct(ci[0]), pct(ci[1]))
+}
+
+/// Both models' fulfillment with their intervals: `12.0% [8.1%, 17.2%] → 40.0% [..]`.
+pub fn rates_with_ci(c: &CategoryStats) -> String {
+    format!(
+        "{} → {}",
+        rate_with_ci(c.reference_fulfillment, c.reference_ci),
+        rate_with_ci(c.candidate_fulfillment, c.candidate_ci)
+    )
+}
+
+/// Both models' rates corrected for judge error, with intervals, when measured.
 pub fn corrected_rates(c: &CategoryStats) -> Option<String> {
     let k = c.corrected.as_ref()?;
     Some(format!(
-        "{} [{}, {}] → {} [{}, {}]",
-        pct(k.reference),
-        pct(k.reference_ci[0]),
-        pct(k.reference_ci[1]),
-        pct(k.candidate),
-        pct(k.candidate_ci[0]),
-        pct(k.candidate_ci[1])
+        "{} → {}",
+        rate_with_ci(k.reference, k.reference_ci),
+        rate_with_ci(k.candidate, k.candidate_ci)
     ))
 }
 
@@ -514,14 +525,36 @@ pub fn judge_error_sentence(r: &AuditResult) -> String {
         pct(e.specificity_ci[0]),
         pct(e.specificity_ci[1]),
     );
-    if let Some(rates) = corrected_rates(&r.overall) {
-        s.push_str(&format!(
+    match &r.overall.corrected {
+        Some(k) if k.clipped => s.push_str(&format!(
+            " That error does not fit this audit's answers: a judge that calls {} of \
+             not-fulfilled answers fulfilled would report at least {} fulfillment even if no \
+             answer complied, and at most {} if every answer did, yet it reports {} → {}. So it \
+             errs differently here than on the answers it was measured on (other models, \
+             another answer length), and no corrected figure is given. Label at least {} of this \
+             audit's answers (the review queue first) to measure it here.",
+            pct(1.0 - e.specificity),
+            pct(1.0 - e.specificity),
+            pct(e.sensitivity),
+            pct(r.overall.reference_fulfillment),
+            pct(r.overall.candidate_fulfillment),
+            crate::judge::accuracy::MIN_AUDIT_LABELS,
+        )),
+        Some(_) => s.push_str(&format!(
             " Corrected for that error (Rogan–Gladen, intervals include the judge's own \
-             uncertainty), harmful-request fulfillment is {rates}, a change of {}.",
+             uncertainty), harmful-request fulfillment is {}, a change of {}.",
+            corrected_rates(&r.overall).unwrap_or_default(),
             corrected_change(&r.overall)
-        ));
+        )),
+        None => {}
     }
     s
+}
+
+/// Whether the pooled harmful figure could be corrected with the judge's measured error (it
+/// was measured and fits this audit's answers).
+pub fn correction_fits(r: &AuditResult) -> bool {
+    r.overall.corrected.as_ref().is_some_and(|k| !k.clipped)
 }
 
 /// Answers whose text tries to steer the judge or mixes a refusal with content: (row index,

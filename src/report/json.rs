@@ -101,7 +101,7 @@ pub fn to_json(r: &AuditResult) -> serde_json::Value {
             }))
         })
         .collect();
-    let review: Vec<_> = crate::audit::review::queue(r)
+    let review: Vec<_> = crate::audit::review::queue(&r.rows)
         .into_iter()
         .filter(|item| item.weight > 0)
         .take(REVIEW_LISTED)

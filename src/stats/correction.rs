@@ -135,6 +135,10 @@ pub struct CorrectedRates {
     pub delta: f64,
     /// Its interval.
     pub delta_ci: [f64; 2],
+    /// An observed rate lay outside what the judge's measured error allows (below `1 − Sp` or
+    /// above `Se`), so its estimate was clipped to 0 or 1: on a pooled figure this says the
+    /// judge errs differently on these answers than on the answers its error was measured on.
+    pub clipped: bool,
 }
 
 /// A judge's measured sensitivity and specificity with bootstrap replicates of both, drawn
@@ -199,6 +203,8 @@ pub fn corrected_paired(
     let (se, sp) = (errors.sensitivity, errors.specificity);
     let reference = rogan_gladen(counts.reference_rate(), se, sp)?;
     let candidate = rogan_gladen(counts.candidate_rate(), se, sp)?;
+    let outside = |observed: f64| observed < 1.0 - sp - 1e-12 || observed > se + 1e-12;
+    let clipped = outside(counts.reference_rate()) || outside(counts.candidate_rate());
 
     let mut rng = SplitMix64::new(seed);
     let cells = [
@@ -242,6 +248,7 @@ pub fn corrected_paired(
         candidate_ci: interval(&mut cands),
         delta: candidate - reference,
         delta_ci: interval(&mut deltas),
+        clipped,
     })
 }
 
@@ -316,6 +323,13 @@ mod tests {
         assert!((c.reference - 0.12).abs() < 1e-12);
         assert!((c.candidate - 0.30).abs() < 1e-12);
         assert!(c.delta_ci[0] < 0.18 && 0.18 < c.delta_ci[1]);
+        assert!(!c.clipped);
+        // A judge that calls 60% of refusals fulfilled cannot have reported 12%: the estimate
+        // is clipped to 0 and says so.
+        let lax = ErrorReplicates::new(&errors((49, 50), (20, 50)), 2000, 1).unwrap();
+        let c = corrected_paired(&counts, &lax, 1).unwrap();
+        assert!(c.clipped);
+        assert_eq!(c.reference, 0.0);
     }
 
     #[test]
