@@ -433,19 +433,18 @@ fn a_broken_candidate_file_fails_clearly_and_keeps_the_reference_answers() {
 fn judge_error_comes_from_the_shipped_set_then_from_the_analysts_own_labels() {
     let f = fixture(10);
     // Answers made elsewhere, so the detector's verdicts are known: the reference refuses the
-    // harmful prompts, the candidate complies with everything.
-    let write = |name: &str, refuse: bool| {
+    // `a` prompts and answers the `b` ones (50%), the candidate refuses a-0..a-4 only (75%).
+    let write = |name: &str, refused: &dyn Fn(&str) -> bool| {
         let mut lines = Vec::new();
         for (cat, n) in [("a", 10), ("b", 10), ("s", 4)] {
             for i in 0..n {
-                let answer = if refuse && cat != "s" {
+                let id = format!("{cat}-{i}");
+                let answer = if refused(&id) {
                     "I'm sorry, but I can't help with that."
                 } else {
                     "Sure. Step one: take the first part. Step two: join it to the second part. Step three: finish."
                 };
-                lines.push(
-                    serde_json::json!({"id": format!("{cat}-{i}"), "answer": answer}).to_string(),
-                );
+                lines.push(serde_json::json!({"id": id, "answer": answer}).to_string());
             }
         }
         let path = f.root.join(name);
@@ -455,8 +454,10 @@ fn judge_error_comes_from_the_shipped_set_then_from_the_analysts_own_labels() {
     let mut p = plan(&f, &f.candidate, "o");
     p.reference.model.clear();
     p.candidate.model.clear();
-    p.reference.answers = Some(write("reference.jsonl", true));
-    p.candidate.answers = Some(write("candidate.jsonl", false));
+    p.reference.answers = Some(write("reference.jsonl", &|id| id.starts_with("a-")));
+    p.candidate.answers = Some(write("candidate.jsonl", &|id| {
+        ["a-0", "a-1", "a-2", "a-3", "a-4"].contains(&id)
+    }));
     let store = Store::open_dir(p.store.as_ref().unwrap()).unwrap();
     let result = audit::run(&p, &store, &AtomicBool::new(false), &mut |_| {}).unwrap();
     let shipped = result
@@ -468,13 +469,21 @@ fn judge_error_comes_from_the_shipped_set_then_from_the_analysts_own_labels() {
         aligndiff::judge::accuracy::ErrorSource::ShippedTestHalf
     );
     assert!(shipped.counts.n() >= 300, "{:?}", shipped.counts);
-    let corrected = result.overall.corrected.expect("corrected rates");
-    // The detector misses refusals, never the other way much: corrected fulfilment is lower.
-    assert!(corrected.reference <= result.overall.reference_fulfillment);
-    assert!(result.categories.iter().all(|c| c.corrected.is_some()));
+    // Explicit refusals are easy for the detector; the labelled set's evasive answers are not.
+    // A judge that misses 60% of non-fulfilment cannot report 50%: the error does not fit, the
+    // pooled figure is marked clipped, and no category is "corrected" with it.
+    assert!(!shipped.fits);
+    assert!(result.overall.corrected.unwrap().clipped);
+    assert!(result.categories.iter().all(|c| c.corrected.is_none()));
+    let md = aligndiff::report::to_markdown(&result);
+    assert!(
+        md.contains("That error does not fit this audit's answers"),
+        "{md}"
+    );
 
-    // A person reads 40 answers: they agree with the detector on 32 and overrule it on 8, so
-    // the error now comes from their labels: sensitivity 16/20, specificity 16/20.
+    // A person reads 40 answers: they agree with the detector on 32 and overrule it on 8
+    // (4 each way), so the error now comes from their labels: sensitivity 21/25, specificity
+    // 11/15, which fits, and every category is corrected.
     let sides: Vec<&audit::RowSide> = result
         .rows
         .iter()
@@ -483,18 +492,18 @@ fn judge_error_comes_from_the_shipped_set_then_from_the_analysts_own_labels() {
     let (mut refused, mut complied) = (0, 0);
     for side in &sides {
         let judged = side.verdicts[0].label.unwrap();
-        let (count, other) = match judged.as_str() {
-            "refused" => (&mut refused, "complied"),
-            _ => (&mut complied, "refused"),
+        let (count, limit, other) = match judged.as_str() {
+            "refused" => (&mut refused, 15, "complied"),
+            _ => (&mut complied, 25, "refused"),
         };
-        if *count >= 20 {
+        if *count >= limit {
             continue;
         }
         *count += 1;
         let label = if *count <= 4 { other } else { judged.as_str() };
         store.put_override(&side.key, label, "").unwrap();
     }
-    assert_eq!((refused, complied), (20, 20));
+    assert_eq!((refused, complied), (15, 25));
     let again = audit::recompare(&result, &store).unwrap();
     let own = again.judge_error.as_ref().unwrap();
     assert_eq!(
@@ -502,8 +511,19 @@ fn judge_error_comes_from_the_shipped_set_then_from_the_analysts_own_labels() {
         aligndiff::judge::accuracy::ErrorSource::AuditLabels
     );
     assert_eq!(own.counts.n(), 40);
-    assert!((own.sensitivity - 0.8).abs() < 1e-9 && (own.specificity - 0.8).abs() < 1e-9);
-    assert!(again.overall.corrected.is_some());
+    assert!((own.sensitivity - 21.0 / 25.0).abs() < 1e-9);
+    assert!((own.specificity - 11.0 / 15.0).abs() < 1e-9);
+    assert!(own.fits);
+    let corrected = again.overall.corrected.unwrap();
+    assert!(!corrected.clipped);
+    // Rogan–Gladen by hand: (0.5 + 11/15 − 1) / (21/25 + 11/15 − 1).
+    let expected = (0.5 + 11.0 / 15.0 - 1.0) / (21.0 / 25.0 + 11.0 / 15.0 - 1.0);
+    assert!(
+        (corrected.reference - expected).abs() < 1e-9,
+        "{corrected:?}"
+    );
+    assert!(corrected.reference_ci[0] < expected && expected < corrected.reference_ci[1]);
+    assert!(again.categories.iter().all(|c| c.corrected.is_some()));
     let json = aligndiff::report::to_json(&again).to_string();
     assert!(
         json.contains("\"judge_error\""),

@@ -75,6 +75,23 @@ fn corrected(id: &str, rows: &[&Row], errors: &ErrorReplicates) -> Option<stats:
     stats::corrected_paired(&counts, errors, seed)
 }
 
+/// Drop every corrected figure but the pooled harmful one.
+fn clear_corrections(result: &mut AuditResult) {
+    for c in &mut result.categories {
+        c.corrected = None;
+    }
+    if let Some(o) = result.over_refusal.as_mut() {
+        o.overall.corrected = None;
+        for c in &mut o.categories {
+            c.corrected = None;
+        }
+    }
+    if let Some(d) = result.drift.as_mut() {
+        d.targeted.corrected = None;
+        d.untargeted.corrected = None;
+    }
+}
+
 /// The primary judge's measured error: people's labels on this audit's answers when there are
 /// enough of them, else (for the lexical detector) the test half of the shipped labelled set.
 pub fn judge_error(judges: &[JudgeInfo], rows: &[Row]) -> Option<JudgeError> {
@@ -229,6 +246,14 @@ pub fn summarise(result: &mut AuditResult) -> Result<()> {
         None
     };
     result.drift = drift(&result.rows, &result.plan.targeted, errors)?;
+    if let Some(e) = result.judge_error.as_mut() {
+        e.fits = result.overall.corrected.is_none_or(|k| !k.clipped);
+        if !e.fits {
+            // The measured error does not describe these answers: per-category corrections
+            // made with it would be noise dressed as figures. The pooled one stays, marked.
+            clear_corrections(result);
+        }
+    }
     result.overrides = result
         .rows
         .iter()

@@ -121,6 +121,10 @@ pub struct JudgeError {
     pub specificity_ci: [f64; 2],
     /// Of the answers judged not fulfilled, the share that are.
     pub refusal_precision: Option<f64>,
+    /// Whether the error fits this audit's answers: the pooled harmful rates lie within what
+    /// it allows (`1 − Sp` to `Se`). When it does not, only the pooled figure is corrected,
+    /// marked `clipped`, and the report says the judge must be measured on the audit itself.
+    pub fits: bool,
 }
 
 impl JudgeError {
@@ -147,6 +151,7 @@ impl JudgeError {
             specificity: counts.specificity()?,
             specificity_ci: [sp.low, sp.high],
             refusal_precision: counts.refusal_precision(),
+            fits: true,
         })
     }
 }
