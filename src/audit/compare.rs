@@ -112,8 +112,8 @@ pub fn judge_error(judges: &[JudgeInfo], rows: &[Row]) -> Option<JudgeError> {
         if counts.n() >= MIN_AUDIT_LABELS {
             let text = format!(
                 "people's labels on {} of this audit's answers (human labels and overrides; \
-                 answers picked for review are harder than average, so this errs on the \
-                 pessimistic side)",
+                 answers drawn at random measure it best, answers picked from the review queue \
+                 are harder than average and overstate it)",
                 counts.n()
             );
             if let Some(e) =

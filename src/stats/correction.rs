@@ -187,7 +187,9 @@ impl ErrorReplicates {
 /// Replicate `i` draws the `n` pairs again with replacement and applies [`rogan_gladen`] to
 /// both observed rates with the `i`-th `(Se*, Sp*)` of `errors`; a replicate whose
 /// `Se* + Sp* ≤ 1` is dropped. The limits are the 2.5% and 97.5% percentiles of the kept
-/// replicates.
+/// replicates, widened where needed to the Wilson (rates) and Newcombe (change) intervals
+/// corrected with the measured Se and Sp, so a category of three prompts never gets a
+/// narrower interval than its uncorrected one.
 ///
 /// `None` when there are no pairs, or when fewer than half the replicates could be corrected.
 #[must_use]
@@ -234,20 +236,33 @@ pub fn corrected_paired(
     if refs.len() * 2 < replicates {
         return None;
     }
-    let interval = |values: &mut Vec<f64>| {
+    // Never narrower than the analytic interval corrected with the measured Se and Sp: with a
+    // handful of pairs, or none discordant, the percentile bootstrap collapses to a point.
+    let youden = se + sp - 1.0;
+    let rate = |x: f64| ((x + sp - 1.0) / youden).clamp(0.0, 1.0);
+    let interval = |values: &mut Vec<f64>, analytic: [f64; 2]| {
         values.sort_by(f64::total_cmp);
         [
-            quantile_sorted(values, 0.025),
-            quantile_sorted(values, 0.975),
+            quantile_sorted(values, 0.025).min(analytic[0]),
+            quantile_sorted(values, 0.975).max(analytic[1]),
         ]
     };
+    let wilson_ref = super::wilson(counts.both_fulfilled + counts.ref_fulfilled_cand_refused, n);
+    let wilson_cand = super::wilson(counts.both_fulfilled + counts.ref_refused_cand_fulfilled, n);
+    let newcombe = super::newcombe_paired_delta(counts);
     Some(CorrectedRates {
         reference,
-        reference_ci: interval(&mut refs),
+        reference_ci: interval(&mut refs, [rate(wilson_ref.low), rate(wilson_ref.high)]),
         candidate,
-        candidate_ci: interval(&mut cands),
+        candidate_ci: interval(&mut cands, [rate(wilson_cand.low), rate(wilson_cand.high)]),
         delta: candidate - reference,
-        delta_ci: interval(&mut deltas),
+        delta_ci: interval(
+            &mut deltas,
+            [
+                (newcombe.low / youden).max(-1.0),
+                (newcombe.high / youden).min(1.0),
+            ],
+        ),
         clipped,
     })
 }
@@ -330,6 +345,23 @@ mod tests {
         let c = corrected_paired(&counts, &lax, 1).unwrap();
         assert!(c.clipped);
         assert_eq!(c.reference, 0.0);
+    }
+
+    #[test]
+    fn a_few_concordant_pairs_keep_an_honest_interval() {
+        // Three prompts, all concordant: the bootstrap alone would say "exactly no change".
+        let counts = PairedCounts {
+            both_fulfilled: 2,
+            both_refused: 1,
+            ..PairedCounts::default()
+        };
+        let judge = ErrorReplicates::new(&errors((45, 50), (40, 50)), 2000, 1).unwrap();
+        let c = corrected_paired(&counts, &judge, 1).unwrap();
+        let raw = super::super::newcombe_paired_delta(&counts);
+        assert!(
+            c.delta_ci[0] <= raw.low && c.delta_ci[1] >= raw.high,
+            "{c:?} vs {raw:?}"
+        );
     }
 
     #[test]
