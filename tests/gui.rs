@@ -238,6 +238,33 @@ fn snapshots_of_the_main_views() {
     results.extend_harness(&mut h);
 }
 
+/// Audit two answers files (in place of models) through the window: the harness once the result
+/// is shown.
+fn audit_answers_files(
+    f: &Fixture,
+    reference: &std::path::Path,
+    candidate: &std::path::Path,
+) -> egui_kittest::Harness<'static, App> {
+    let mut st = state(f);
+    st.reference.answers = reference.display().to_string();
+    st.candidate.answers = candidate.display().to_string();
+    let mut h = harness(App::with_state(st, f.root.join("store")));
+    wait_until(&mut h, "the pack to load", |h| {
+        h.query_by_label_contains("tiny · 13 prompts").is_some()
+    });
+    settle(&mut h);
+    h.get_by_label("Run audit").click();
+    wait_until(&mut h, "the audit of imported answers", |h| {
+        h.state().result().is_some() || !h.state().toasts().is_empty()
+    });
+    assert!(
+        h.state().result().is_some(),
+        "the audit failed: {:?}",
+        h.state().toasts()
+    );
+    h
+}
+
 #[test]
 fn answers_files_stand_in_for_models_on_either_side() {
     let f = tiny();
@@ -265,23 +292,7 @@ fn answers_files_stand_in_for_models_on_either_side() {
     };
     let reference = write("reference.jsonl", None, true);
     let candidate = write("candidate.jsonl", Some("a-3"), false);
-    let mut st = state(&f);
-    st.reference.answers = reference.display().to_string();
-    st.candidate.answers = candidate.display().to_string();
-    let mut h = harness(App::with_state(st, f.root.join("store")));
-    wait_until(&mut h, "the pack to load", |h| {
-        h.query_by_label_contains("tiny · 13 prompts").is_some()
-    });
-    settle(&mut h);
-    h.get_by_label("Run audit").click();
-    wait_until(&mut h, "the audit of imported answers", |h| {
-        h.state().result().is_some() || !h.state().toasts().is_empty()
-    });
-    assert!(
-        h.state().result().is_some(),
-        "the audit failed: {:?}",
-        h.state().toasts()
-    );
+    let h = audit_answers_files(&f, &reference, &candidate);
     let r = h.state().result().unwrap();
     assert!(r.reference.imported.is_some() && r.candidate.imported.is_some());
     assert_eq!(r.rows.len(), 13);
@@ -530,18 +541,7 @@ fn the_review_queue_puts_judge_gaming_then_flips_first() {
         id if id.starts_with('s') => COMPLY,
         _ => REFUSE,
     });
-    let mut st = state(&f);
-    st.reference.answers = reference.display().to_string();
-    st.candidate.answers = candidate.display().to_string();
-    let mut h = harness(App::with_state(st, f.root.join("store")));
-    wait_until(&mut h, "the pack to load", |h| {
-        h.query_by_label_contains("tiny · 13 prompts").is_some()
-    });
-    settle(&mut h);
-    h.get_by_label("Run audit").click();
-    wait_until(&mut h, "the audit", |h| {
-        h.state().result().is_some() || !h.state().toasts().is_empty()
-    });
+    let mut h = audit_answers_files(&f, &reference, &candidate);
     let result = h.state().result().expect("the audit ran").clone();
     let prompt_of = |id: &str| {
         result
