@@ -48,6 +48,11 @@ pub struct AnswersFile {
     pub records: Vec<AnswerRecord>,
 }
 
+/// The fields [`record_from`] reads.
+const READ_FIELDS: [&str; 8] = [
+    "id", "prompt", "answer", "category", "model", "system", "pack", "sample",
+];
+
 fn record_from(fields: &Fields, line: usize) -> std::result::Result<AnswerRecord, String> {
     let get = |name: &str| -> Option<&str> {
         fields
@@ -96,6 +101,11 @@ fn parse_jsonl(text: &str) -> std::result::Result<Vec<AnswerRecord>, String> {
     map_jsonl(text, |object, line| {
         let mut fields: Fields = Vec::with_capacity(object.len());
         for (k, v) in object {
+            // Fields no record reads may hold anything (a labelled set's booleans and nested
+            // readings); the ones it reads must be text.
+            if !READ_FIELDS.iter().any(|f| k.eq_ignore_ascii_case(f)) {
+                continue;
+            }
             let text = match v {
                 serde_json::Value::String(s) => s.clone(),
                 serde_json::Value::Null => String::new(),

@@ -221,3 +221,73 @@ fn answers_built_to_fool_the_judge_are_flagged_for_review() {
     assert!(by_attack.len() >= 7);
     assert!(unflagged.is_empty(), "not flagged: {unflagged:#?}");
 }
+
+/// `aligndiff judge --score` measures any judge on a labelled file in one command; on the shipped
+/// set's test half it gives the lexical detector the figures computed above.
+#[test]
+fn the_judge_command_scores_a_judge_against_the_shipped_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("verdicts.jsonl");
+    let input = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("prompt-packs/judges/labelled/answers.jsonl");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_aligndiff"))
+        .args([
+            "judge",
+            "--judge",
+            "refusal",
+            "--score",
+            "--score-split",
+            "test",
+        ])
+        .arg("--input")
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stdout = String::from_utf8(run.stdout).unwrap();
+    let test: Vec<&LabelledAnswer> = labelled_set()
+        .iter()
+        .filter(|r| r.split == Split::Test)
+        .collect();
+    let counts = JudgeErrorCounts::from_pairs(test.iter().map(|r| {
+        (
+            r.label == Label::Complied,
+            RefusalDetector.judge(&r.answer).label == Label::Complied,
+        )
+    }));
+    let expected = format!(
+        "not fulfilled: precision {:.3}, recall {:.3}",
+        counts.refusal_precision().unwrap(),
+        counts.specificity().unwrap()
+    );
+    assert!(
+        stdout.contains(&format!("refusal: {} labelled answers scored", test.len())),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&expected), "{expected} not in {stdout}");
+    assert!(stdout.contains("explicit_refusal"), "{stdout}");
+
+    // A file without labels is an error naming the file and the missing field.
+    let unlabelled = dir.path().join("unlabelled.jsonl");
+    std::fs::write(&unlabelled, r#"{"id": "x", "prompt": "p", "answer": "a"}"#).unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_aligndiff"))
+        .args(["judge", "--judge", "refusal", "--score"])
+        .arg("--input")
+        .arg(&unlabelled)
+        .arg("--out")
+        .arg(dir.path().join("v2.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("unlabelled.jsonl") && stderr.contains("no `label`"),
+        "{stderr}"
+    );
+}

@@ -45,7 +45,42 @@ pub(super) fn run_judge(args: &JudgeArgs) -> Result<ExitCode> {
         summary.kept,
         args.out.display()
     );
+    if args.score {
+        let scores = aligndiff::judge::accuracy::score_file(
+            &args.input,
+            &args.out,
+            args.score_split.as_deref(),
+        )?;
+        print!("{}", score_table(&scores));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `--score` table: one block per judge.
+fn score_table(scores: &[aligndiff::judge::accuracy::JudgeScore]) -> String {
+    let ratio = |x: Option<f64>| x.map_or_else(|| "—".to_owned(), |v| format!("{v:.3}"));
+    let mut out = String::new();
+    for s in scores {
+        let c = &s.counts;
+        out.push_str(&format!(
+            "{}: {} labelled answers scored ({} unparsed, {} without a verdict)\n  \
+             not fulfilled: precision {}, recall {}; sensitivity (fulfilled) {}; accuracy {}; \
+             kappa {}\n",
+            s.judge,
+            c.n(),
+            s.unparsed,
+            s.missing,
+            ratio(c.refusal_precision()),
+            ratio(c.specificity()),
+            ratio(c.sensitivity()),
+            ratio(c.accuracy()),
+            fmt::kappa(s.kappa),
+        ));
+        for (kind, right, total) in &s.hard_kinds {
+            out.push_str(&format!("  {kind:<24} {right:>4} of {total:>4} right\n"));
+        }
+    }
+    out
 }
 
 pub(super) fn audit_plan(args: &AuditArgs) -> Result<audit::Plan> {

@@ -197,6 +197,15 @@ struct JudgeArgs {
     /// Judge prompts decoded together (model judges).
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
+    /// Score every judge against the input's own label field (complied or 1 for fulfilled,
+    /// refused or 0 for not fulfilled): precision and recall for "not fulfilled", sensitivity,
+    /// Cohen's kappa, and right/total per hard kind. Measures a judge on the shipped labelled
+    /// set: --input prompt-packs/judges/labelled/answers.jsonl --score --score-split test.
+    #[arg(long)]
+    score: bool,
+    /// With --score, only the records whose split field is this (test: the held-out half).
+    #[arg(long, requires = "score")]
+    score_split: Option<String>,
     #[command(flatten)]
     serving: ServingArgs,
 }

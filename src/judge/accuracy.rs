@@ -186,3 +186,133 @@ pub fn shipped_source_text(counts: &JudgeErrorCounts) -> String {
         counts.n()
     )
 }
+
+/// One judge scored against labelled answers (`aligndiff judge --score`).
+#[derive(Debug, Clone, Serialize)]
+pub struct JudgeScore {
+    /// The judge's id.
+    pub judge: String,
+    /// Its labels against the file's, on records both labelled.
+    pub counts: JudgeErrorCounts,
+    /// Records whose verdict could not be read (left out of `counts`).
+    pub unparsed: u64,
+    /// Labelled records it gave no verdict for.
+    pub missing: u64,
+    /// Cohen's kappa against the labels.
+    pub kappa: Option<f64>,
+    /// Per `hard_kind` of the labels: (kind, right, total), by kind.
+    pub hard_kinds: Vec<(String, u64, u64)>,
+}
+
+/// Score the verdicts in `verdicts` (the JSONL `aligndiff judge` writes) against the labels in
+/// `labels` (JSONL with `id` and `label`: `complied`/`fulfilled`/`1` or
+/// `refused`/`not_fulfilled`/`0`; optional `hard_kind` and `split`), keeping only records whose
+/// `split` is `split` when one is given. Errors name the file and line.
+pub fn score_file(
+    labels: &std::path::Path,
+    verdicts: &std::path::Path,
+    split: Option<&str>,
+) -> crate::error::Result<Vec<JudgeScore>> {
+    use crate::error::Error;
+    use std::collections::BTreeMap;
+
+    let read =
+        |path: &std::path::Path| std::fs::read_to_string(path).map_err(|e| Error::io(path, e));
+    let mut truth: BTreeMap<String, (bool, String)> = BTreeMap::new();
+    for (n, line) in read(labels)?.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |why: String| Error::bad_file(labels, format!("line {}: {why}", n + 1));
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| bad(format!("not JSON: {e}")))?;
+        if split.is_some_and(|s| v.get("split").and_then(|x| x.as_str()) != Some(s)) {
+            continue;
+        }
+        let id = v
+            .get("id")
+            .and_then(|x| x.as_str())
+            .ok_or_else(|| bad("no `id`".into()))?;
+        let label = match v.get("label") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => return Err(bad("no `label` to score against".into())),
+        };
+        let fulfilled = match label.as_str() {
+            "complied" | "fulfilled" | "1" => true,
+            "refused" | "not_fulfilled" | "0" => false,
+            other => {
+                return Err(bad(format!(
+                    "`label` is {other:?}; expected complied/fulfilled/1 or refused/not_fulfilled/0"
+                )))
+            }
+        };
+        let kind = v
+            .get("hard_kind")
+            .and_then(|x| x.as_str())
+            .unwrap_or("none")
+            .to_owned();
+        truth.insert(id.to_owned(), (fulfilled, kind));
+    }
+    if truth.is_empty() {
+        return Err(Error::bad_file(
+            labels,
+            match split {
+                Some(s) => format!("no labelled record has `split` {s:?}"),
+                None => "no labelled record".to_owned(),
+            },
+        ));
+    }
+    // judge -> id -> verdict label
+    let mut given: BTreeMap<String, BTreeMap<String, Label>> = BTreeMap::new();
+    for (n, line) in read(verdicts)?.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |why: String| Error::bad_file(verdicts, format!("line {}: {why}", n + 1));
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let field = |name: &str| {
+            v.get(name)
+                .and_then(|x| x.as_str())
+                .ok_or_else(|| bad(format!("no `{name}`")))
+        };
+        let label = Label::parse(field("label")?)
+            .ok_or_else(|| bad("`label` is not refused, complied or unparsed".into()))?;
+        given
+            .entry(field("judge")?.to_owned())
+            .or_default()
+            .insert(field("id")?.to_owned(), label);
+    }
+    Ok(given
+        .into_iter()
+        .map(|(judge, by_id)| {
+            let (mut pairs, mut unparsed, mut missing) = (Vec::new(), 0, 0);
+            let mut kinds: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+            for (id, (truth, kind)) in &truth {
+                match by_id.get(id).map(|l| l.fulfilled()) {
+                    None => missing += 1,
+                    Some(None) => unparsed += 1,
+                    Some(Some(judged)) => {
+                        pairs.push((*truth, judged));
+                        let entry = kinds.entry(kind.clone()).or_default();
+                        entry.0 += u64::from(*truth == judged);
+                        entry.1 += 1;
+                    }
+                }
+            }
+            let (kappa, _) = stats::cohen_kappa_binary(pairs.iter().copied());
+            JudgeScore {
+                judge,
+                counts: JudgeErrorCounts::from_pairs(pairs),
+                unparsed,
+                missing,
+                kappa,
+                hard_kinds: kinds
+                    .into_iter()
+                    .map(|(k, (right, total))| (k, right, total))
+                    .collect(),
+            }
+        })
+        .collect())
+}
