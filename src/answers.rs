@@ -192,6 +192,8 @@ fn output_line(id: &str, judge: &str, v: &crate::judge::Verdict) -> String {
         "label": v.label.as_str(),
         "score": v.score,
         "raw": v.raw,
+        "uncertain": v.uncertain.map(crate::judge::Uncertainty::as_str),
+        "reason": v.reason,
     })
     .to_string()
 }
