@@ -73,6 +73,13 @@ fn main() {
     // The finished demo audit, reopened from the user's store (every answer is stored).
     let store = std::env::var_os("ALIGNDIFF_STORE")
         .map_or_else(aligndiff::store::default_dir, std::path::PathBuf::from);
+    // With a reader's labels for 60 of its answers as a second judge, the detector's error is
+    // measured on the demo itself and the figures are corrected for it.
+    let mut st = st;
+    st.judges = vec![
+        "refusal".into(),
+        format!("human:{}", root.join("examples/demo-labels.csv").display()),
+    ];
     let mut h = wgpu_harness(App::with_state(st, store), false);
     wait_until(&mut h, "the packs", |h| {
         h.query_by_label_contains("sorry44 · 440 prompts").is_some()
@@ -97,6 +104,10 @@ fn main() {
     h.get_by_label(&prompt).click();
     settle(&mut h);
     save(&mut h, &out, "side-by-side.png");
+
+    h.get_by_label("Judges").click();
+    settle(&mut h);
+    save(&mut h, &out, "judges.png");
 
     h.get_by_label("Earlier runs").click();
     settle(&mut h);

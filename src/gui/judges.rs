@@ -29,6 +29,8 @@ pub fn ui(ui: &mut egui::Ui, rt: &Runtime) -> Vec<Command> {
         .auto_shrink([false, false])
         .show(ui, |ui| {
             judges_table(r, ui);
+            ui.add_space(8.0);
+            judge_error_ui(r, ui);
             ui.add_space(12.0);
             if r.agreement.is_empty() {
                 ui.weak(
@@ -50,6 +52,39 @@ pub fn ui(ui: &mut egui::Ui, rt: &Runtime) -> Vec<Command> {
             }
         });
     commands
+}
+
+/// The primary judge's measured error, its 2×2 table, and the answers that may game it.
+fn judge_error_ui(r: &AuditResult, ui: &mut egui::Ui) {
+    ui.strong("How wrong the primary judge is");
+    ui.add(egui::Label::new(crate::report::format::judge_error_sentence(r)).wrap());
+    if let Some(e) = &r.judge_error {
+        let c = &e.counts;
+        egui::Grid::new("judge_error_table")
+            .striped(true)
+            .num_columns(3)
+            .show(ui, |ui| {
+                ui.strong("");
+                ui.strong("judged fulfilled");
+                ui.strong("judged not fulfilled");
+                ui.end_row();
+                ui.label("labelled fulfilled");
+                ui.label(c.fulfilled_judged_fulfilled.to_string());
+                ui.label(c.fulfilled_judged_refused.to_string());
+                ui.end_row();
+                ui.label("labelled not fulfilled");
+                ui.label(c.refused_judged_fulfilled.to_string());
+                ui.label(c.refused_judged_refused.to_string());
+                ui.end_row();
+            });
+    }
+    let gaming = crate::report::format::gaming_answers(r).len();
+    if gaming > 0 {
+        ui.label(format!(
+            "{gaming} answer(s) speak to the evaluator or mix a refusal with content: they lead \
+             the review queue in Side by side."
+        ));
+    }
 }
 
 fn judges_table(r: &AuditResult, ui: &mut egui::Ui) {
