@@ -75,7 +75,6 @@ fn main() {
         .map_or_else(aligndiff::store::default_dir, std::path::PathBuf::from);
     // With a reader's labels for 60 of its answers as a second judge, the detector's error is
     // measured on the demo itself and the figures are corrected for it.
-    let mut st = st;
     st.judges = vec![
         "refusal".into(),
         format!("human:{}", root.join("examples/demo-labels.csv").display()),
