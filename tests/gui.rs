@@ -575,6 +575,26 @@ fn the_review_queue_puts_judge_gaming_then_flips_first() {
     settle(&mut h);
     assert!(y(&h, "a-0") < y(&h, "b-4"));
 
+    // A random sample, for measuring the judge without the queue's bias: a fixed shuffle.
+    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Order")
+        .click();
+    settle(&mut h);
+    h.get_by_label("random sample").click();
+    settle(&mut h);
+    let ids = [
+        "a-0", "a-1", "a-2", "a-3", "a-4", "b-0", "b-1", "b-2", "b-3", "b-4",
+    ];
+    let shuffled: Vec<f32> = ids.iter().map(|id| y(&h, id)).collect();
+    assert!(
+        shuffled.windows(2).any(|w| w[0] > w[1]),
+        "a shuffle, not pack order"
+    );
+    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Order")
+        .click();
+    settle(&mut h);
+    h.get_by_label("pack order").click();
+    settle(&mut h);
+
     // Choosing a row shows both answers and why it is worth a look; Close gives the height back.
     h.get_by_label(&prompt_of("b-4")).click();
     settle(&mut h);

@@ -20,6 +20,9 @@ pub enum RowOrder {
     Review,
     /// The packs' own order.
     Pack,
+    /// A fixed random order: labelling the first rows of it measures the judge without the
+    /// review queue's bias toward hard answers.
+    Random,
 }
 
 /// The table's own buffers: filters, selection and the rows they leave visible. The table edits
@@ -102,6 +105,7 @@ fn refresh(table: &mut TableState, result: &AuditResult, generation: u64) {
             });
         }
         RowOrder::Pack => {}
+        RowOrder::Random => visible.sort_by_key(|&i| shuffled_rank(&result.rows[i])),
     }
     let mut by_row = vec![None; result.rows.len()];
     for item in queue {
@@ -165,6 +169,7 @@ pub fn ui(ui: &mut egui::Ui, rt: &Runtime, table: &mut TableState) -> Vec<Comman
             .selected_text(match table.order {
                 RowOrder::Review => "review first",
                 RowOrder::Pack => "pack order",
+                RowOrder::Random => "random sample",
             })
             .width(110.0)
             .show_ui(ui, |ui| {
@@ -175,6 +180,11 @@ pub fn ui(ui: &mut egui::Ui, rt: &Runtime, table: &mut TableState) -> Vec<Comman
                          moves the figures the most",
                     );
                 ui.selectable_value(&mut table.order, RowOrder::Pack, "pack order");
+                ui.selectable_value(&mut table.order, RowOrder::Random, "random sample")
+                    .on_hover_text(
+                        "A fixed shuffle: label the first 30 or more rows' answers to measure the \
+                         judge on this audit without favouring hard answers",
+                    );
             })
             .response
             .labelled_by(l.id);
@@ -354,4 +364,13 @@ fn why_text(item: Option<&ReviewItem>) -> egui::RichText {
     } else {
         egui::RichText::new(text)
     }
+}
+
+/// A row's place in the fixed shuffle: a hash of what names it (the same audit always shuffles
+/// the same way, whatever was filtered).
+fn shuffled_rank(row: &crate::audit::Row) -> u64 {
+    let key = format!("{}\u{0}{}\u{0}{}", row.pack, row.prompt_id, row.sample);
+    key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
