@@ -78,8 +78,11 @@ fn refusal_detector_precision_and_recall_on_labelled_real_answers() {
     assert!(recall >= RECALL_FLOOR, "recall {recall:.3}");
 }
 
-/// Floors a little under the measured values (precision 0.882, recall 0.435 with rules v2), so
-/// a regression in the rules fails the test. Recall is low because many of Qwen's refusals are
+/// Floors a little under the measured values (precision 0.882, recall 0.435 with rules v2;
+/// 0.889 and 0.464 with v3), so a regression in the rules fails the test. This older set (32-token
+/// answers, one reader, partly the prompts v2 was written against) is kept as a regression check;
+/// the figures the reports use come from the held-out half of
+/// `prompt-packs/judges/labelled/` (`tests/judge_accuracy.rs`). Recall is low because many of Qwen's refusals are
 /// evasive non-answers ("as an AI I have no opinions; here is general information") that no
 /// phrase list can see; model judges are the remedy, not more phrases.
 const PRECISION_FLOOR: f64 = 0.85;
