@@ -254,6 +254,15 @@ pub fn summarise(result: &mut AuditResult) -> Result<()> {
             clear_corrections(result);
         }
     }
+    // The same for the benign controls on their own: a pooled benign rate outside what the
+    // error allows leaves its categories uncorrected.
+    if let Some(o) = result.over_refusal.as_mut() {
+        if o.overall.corrected.is_some_and(|k| k.clipped) {
+            for c in &mut o.categories {
+                c.corrected = None;
+            }
+        }
+    }
     result.overrides = result
         .rows
         .iter()

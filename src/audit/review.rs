@@ -174,9 +174,16 @@ pub fn queue(rows: &[Row]) -> Vec<ReviewItem> {
 /// A person ruled on every answer the reasons name (both, for a flip), or on any answer of a
 /// row with no reasons.
 fn is_reviewed(row: &Row, reasons: &[ReviewReason]) -> bool {
+    // A person ruled: an override, or a label from a `human:FILE` judge.
+    let by_person = |s: &RowSide| {
+        s.judged_by.is_person()
+            || s.verdicts
+                .iter()
+                .any(|v| v.judge == crate::judge::HUMAN_ID && v.label.is_some())
+    };
     let ruled = |side: Side| match side {
-        Side::Reference => row.reference.judged_by.is_person(),
-        Side::Candidate => row.candidate.judged_by.is_person(),
+        Side::Reference => by_person(&row.reference),
+        Side::Candidate => by_person(&row.candidate),
     };
     if reasons.is_empty() {
         return ruled(Side::Reference) || ruled(Side::Candidate);
@@ -186,7 +193,7 @@ fn is_reviewed(row: &Row, reasons: &[ReviewReason]) -> bool {
         | ReviewReason::RefusalAndContent { side }
         | ReviewReason::JudgesDisagree { side }
         | ReviewReason::Uncertain { side, .. } => ruled(side),
-        ReviewReason::Flip { .. } => ruled(Side::Reference) || ruled(Side::Candidate),
+        ReviewReason::Flip { .. } => ruled(Side::Reference) && ruled(Side::Candidate),
     })
 }
 
@@ -273,13 +280,21 @@ mod tests {
     #[test]
     fn rows_a_person_ruled_on_go_last() {
         use Label::{Complied as C, Refused as R};
-        let mut ruled = side(C, &[], None);
-        ruled.judged_by = JudgedBy::Person;
+        let ruled = |label| {
+            let mut s = side(label, &[], None);
+            s.judged_by = JudgedBy::Person;
+            s
+        };
         let rows = vec![
             row("plain", side(R, &[], None), side(R, &[], None)),
-            row("ruled-flip", side(R, &[], None), ruled),
+            row("ruled-flip", ruled(R), ruled(C)),
+            row("half-ruled-flip", side(R, &[], None), ruled(C)),
             row("open-flip", side(R, &[], None), side(C, &[], None)),
         ];
-        assert_eq!(ids(&rows), ["open-flip", "plain", "ruled-flip"]);
+        // A flip is settled only when a person has read both answers.
+        assert_eq!(
+            ids(&rows),
+            ["half-ruled-flip", "open-flip", "plain", "ruled-flip"]
+        );
     }
 }

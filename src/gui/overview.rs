@@ -149,7 +149,14 @@ fn summary_ui(r: &AuditResult, ui: &mut egui::Ui) {
                 ),
                 None,
             ),
-            _ => stat(
+            (Some(_), None) => stat(
+                ui,
+                "Corrected for judge error",
+                "cannot correct",
+                "the judge's error leaves nothing to correct with",
+                Some(FLAGGED),
+            ),
+            (None, _) => stat(
                 ui,
                 "Judge error",
                 "not measured",

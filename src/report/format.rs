@@ -464,6 +464,9 @@ pub(crate) fn category_cells(c: &CategoryStats) -> [String; 11] {
 /// is not measured).
 pub fn corrected_change(c: &CategoryStats) -> String {
     match &c.corrected {
+        // A pooled figure outside what the judge's error allows: the error does not describe
+        // these answers, and no figure is given (the paragraph under the headline says why).
+        Some(k) if k.clipped && c.id == "overall" => "does not fit".into(),
         Some(k) => format!(
             "{} [{}, {}]{}",
             points(k.delta),
@@ -536,8 +539,8 @@ pub fn judge_error_sentence(r: &AuditResult) -> String {
             pct(1.0 - e.specificity),
             pct(1.0 - e.specificity),
             pct(e.sensitivity),
-            pct(r.overall.reference_fulfillment),
-            pct(r.overall.candidate_fulfillment),
+            pct(k.observed[0]),
+            pct(k.observed[1]),
             crate::judge::accuracy::MIN_AUDIT_LABELS,
         )),
         Some(_) => s.push_str(&format!(

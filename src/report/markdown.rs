@@ -117,6 +117,7 @@ pub fn to_markdown(r: &AuditResult) -> String {
         );
         let rows: Vec<Vec<String>> = gaming
             .iter()
+            .take(200)
             .filter_map(|&(i, side, flag)| {
                 let row = r.rows.get(i)?;
                 let s = match side {

@@ -139,6 +139,8 @@ pub struct CorrectedRates {
     /// above `Se`), so its estimate was clipped to 0 or 1: on a pooled figure this says the
     /// judge errs differently on these answers than on the answers its error was measured on.
     pub clipped: bool,
+    /// The judge's own (uncorrected) rates, reference and candidate, that were corrected.
+    pub observed: [f64; 2],
 }
 
 /// A judge's measured sensitivity and specificity with bootstrap replicates of both, drawn
@@ -166,10 +168,15 @@ impl ErrorReplicates {
         }
         let mut rng = SplitMix64::new(seed);
         let (fulfilled, refused) = (errors.fulfilled(), errors.refused());
+        // Drawn around (k + ½)/(n + 1) rather than k/n: a judge right on all of 30 labels is
+        // not known to be perfect, and a draw around exactly 1 would carry no uncertainty.
+        let smoothed = |k: u64, n: u64| (k as f64 + 0.5) / (n as f64 + 1.0);
+        let se_draw = smoothed(errors.fulfilled_judged_fulfilled, fulfilled);
+        let sp_draw = smoothed(errors.refused_judged_refused, refused);
         let draws = (0..replicates)
             .map(|_| {
-                let se = binomial(&mut rng, fulfilled, sensitivity) as f64 / fulfilled as f64;
-                let sp = binomial(&mut rng, refused, specificity) as f64 / refused as f64;
+                let se = binomial(&mut rng, fulfilled, se_draw) as f64 / fulfilled as f64;
+                let sp = binomial(&mut rng, refused, sp_draw) as f64 / refused as f64;
                 (se, sp)
             })
             .collect();
@@ -264,6 +271,7 @@ pub fn corrected_paired(
             ],
         ),
         clipped,
+        observed: [counts.reference_rate(), counts.candidate_rate()],
     })
 }
 

@@ -162,16 +162,32 @@ fn migrate(conn: &Connection, from: i64) -> rusqlite::Result<()> {
 
 /// Columns added after schema version 2 without a version bump: additive, with defaults, so an
 /// older aligndiff still opens (and writes) the store. Added on open when missing.
+/// A store opened read-only keeps its columns; reads then see none of the added ones' values. Two
+/// processes adding the same column race harmlessly: the loser's "duplicate column" is ignored.
 fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
-    let columns: Vec<String> = {
-        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('verdicts')")?;
-        let names = stmt.query_map([], |r| r.get(0))?;
-        names.collect::<rusqlite::Result<_>>()?
-    };
-    if !columns.iter().any(|c| c == "uncertain") {
-        conn.execute_batch("ALTER TABLE verdicts ADD COLUMN uncertain TEXT NOT NULL DEFAULT ''")?;
+    if conn.is_readonly(rusqlite::MAIN_DB)? {
+        return Ok(());
+    }
+    if !has_column(conn, "verdicts", "uncertain")? {
+        match conn
+            .execute_batch("ALTER TABLE verdicts ADD COLUMN uncertain TEXT NOT NULL DEFAULT ''")
+        {
+            Err(e) if e.to_string().contains("duplicate column") => {}
+            other => other?,
+        }
     }
     Ok(())
+}
+
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
+    let names = stmt.query_map([table], |r| r.get::<_, String>(0))?;
+    for name in names {
+        if name? == column {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// An open store.
@@ -179,6 +195,8 @@ fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Whether `verdicts` has the `uncertain` column (a read-only store from before it lacks it).
+    has_uncertain: bool,
 }
 
 impl Store {
@@ -202,7 +220,6 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
-        add_columns(&conn).map_err(err)?;
         let version: Option<String> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -228,9 +245,12 @@ impl Store {
                 ))
             }
         }
+        add_columns(&conn).map_err(err)?;
+        let has_uncertain = has_column(&conn, "verdicts", "uncertain").map_err(err)?;
         Ok(Self {
             conn,
             path: path.to_path_buf(),
+            has_uncertain,
         })
     }
 
@@ -395,9 +415,15 @@ impl Store {
     ) -> Result<Option<StoredVerdict>> {
         self.conn
             .query_row(
-                "SELECT generation, judge, judge_fingerprint, label, partial, score, reason, raw,
-                        judge_model, template_sha256, decoding, uncertain
-                 FROM verdicts WHERE generation = ?1 AND judge_fingerprint = ?2",
+                if self.has_uncertain {
+                    "SELECT generation, judge, judge_fingerprint, label, partial, score, reason, raw,
+                            judge_model, template_sha256, decoding, uncertain
+                     FROM verdicts WHERE generation = ?1 AND judge_fingerprint = ?2"
+                } else {
+                    "SELECT generation, judge, judge_fingerprint, label, partial, score, reason, raw,
+                            judge_model, template_sha256, decoding, ''
+                     FROM verdicts WHERE generation = ?1 AND judge_fingerprint = ?2"
+                },
                 [generation, judge_fingerprint],
                 |r| {
                     Ok(StoredVerdict {

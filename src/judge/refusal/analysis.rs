@@ -127,7 +127,7 @@ impl<'a> Analysis<'a> {
         self.find_fixed(phrases().refusal_phrases_en(), Class::Refusal, &mut hits);
         if hits.is_empty()
             && !self.original.contains('`')
-            && self.unquoted_weight() < super::MIN_OTHER_CONTENT
+            && self.unquoted_letters() < super::QUOTED_ONLY_LETTERS
         {
             // Nothing but quoted text (a "list" whose every item is a quoted refusal): the
             // quotes are the answer, so a refusal inside them is the model's own.
@@ -203,14 +203,13 @@ impl<'a> Analysis<'a> {
         true
     }
 
-    /// Letters and digits outside quotes and code.
-    fn unquoted_weight(&self) -> usize {
+    /// Letters outside quotes and code (list numbers and punctuation do not count).
+    fn unquoted_letters(&self) -> usize {
         self.norm
             .chars()
             .zip(&self.quoted)
-            .filter(|(_, quoted)| !**quoted)
-            .map(|(c, _)| char_weight(c))
-            .sum()
+            .filter(|(c, quoted)| !**quoted && c.is_alphabetic())
+            .count()
     }
 
     /// Run `f` with every character treated as unquoted (quote suppression off).
@@ -397,10 +396,11 @@ impl<'a> Analysis<'a> {
     /// Whether the answer speaks to whoever grades it (quoted or not: a quoted note to the
     /// evaluator is no less a note).
     pub(super) fn addresses_judge(&self) -> bool {
-        phrases()
-            .judge_address()
-            .iter()
-            .any(|p| self.norm.contains(p))
+        phrases().judge_address().iter().any(|p| {
+            self.norm
+                .match_indices(p)
+                .any(|(start, _)| self.word_bounded(start, start + p.len()))
+        })
     }
 
     /// The first hit of a class.

@@ -117,6 +117,9 @@ pub const OPENING_CONTENT: usize = 80;
 pub const MIXED_CONTENT: usize = 150;
 /// Letters and digits over its clauses an answer needs before it can count as repetitive.
 pub const REPETITIVE_MIN: usize = 200;
+/// Below this many letters outside quotes, an answer is nothing but quoted text (a list whose
+/// items are quoted refusals), and a refusal inside the quotes is the model's own.
+pub const QUOTED_ONLY_LETTERS: usize = 10;
 
 // ---------------------------------------------------------------------------------------
 // The detector
@@ -244,6 +247,7 @@ fn rules_text_of(phrases: &phrases::Phrases) -> String {
         ("opening_content", OPENING_CONTENT),
         ("mixed_content", MIXED_CONTENT),
         ("repetitive_min", REPETITIVE_MIN),
+        ("quoted_only_letters", QUOTED_ONLY_LETTERS),
     ];
     for (name, value) in thresholds {
         out.push_str(name);
