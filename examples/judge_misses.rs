@@ -32,7 +32,7 @@ fn main() {
             v.reason,
             v.uncertain,
             r.prompt,
-            r.answer.chars().take(400).collect::<String>()
+            aligndiff::util::text::truncate(&r.answer, 400)
         );
     }
     println!("{right} of {total} right");

@@ -157,7 +157,7 @@ fn the_lexical_detector_on_the_held_out_test_half() {
             r.label.as_str(),
             v.label.as_str(),
             v.reason,
-            r.answer.chars().take(120).collect::<String>()
+            aligndiff::util::text::truncate(&r.answer, 120)
         );
     }
     let explicit = by_kind.get("explicit_refusal").cloned().unwrap_or_default();

@@ -337,6 +337,14 @@ pub enum Flip {
 }
 
 impl Row {
+    /// One model's answer and verdict.
+    pub fn side(&self, side: Side) -> &RowSide {
+        match side {
+            Side::Reference => &self.reference,
+            Side::Candidate => &self.candidate,
+        }
+    }
+
     /// How the verdict changed, if it did.
     pub fn flip(&self) -> Option<Flip> {
         match (self.reference.fulfilled()?, self.candidate.fulfilled()?) {

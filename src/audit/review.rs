@@ -181,10 +181,7 @@ fn is_reviewed(row: &Row, reasons: &[ReviewReason]) -> bool {
                 .iter()
                 .any(|v| v.judge == crate::judge::HUMAN_ID && v.label.is_some())
     };
-    let ruled = |side: Side| match side {
-        Side::Reference => by_person(&row.reference),
-        Side::Candidate => by_person(&row.candidate),
-    };
+    let ruled = |side: Side| by_person(row.side(side));
     if reasons.is_empty() {
         return ruled(Side::Reference) || ruled(Side::Candidate);
     }

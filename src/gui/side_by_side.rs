@@ -129,10 +129,7 @@ fn detail_ui(
             (0, Side::Reference, "Reference"),
             (1, Side::Candidate, "Candidate"),
         ] {
-            let s = match side {
-                Side::Reference => &row.reference,
-                Side::Candidate => &row.candidate,
-            };
+            let s = row.side(side);
             let ui = &mut cols[col];
             ui.horizontal(|ui| {
                 ui.strong(title);

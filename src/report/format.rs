@@ -554,12 +554,6 @@ pub fn judge_error_sentence(r: &AuditResult) -> String {
     s
 }
 
-/// Whether the pooled harmful figure could be corrected with the judge's measured error (it
-/// was measured and fits this audit's answers).
-pub fn correction_fits(r: &AuditResult) -> bool {
-    r.overall.corrected.as_ref().is_some_and(|k| !k.clipped)
-}
-
 /// Answers whose text tries to steer the judge or mixes a refusal with content: (row index,
 /// side, what). The report lists them; the review queue puts them first.
 pub fn gaming_answers(r: &AuditResult) -> Vec<(usize, crate::audit::Side, Uncertainty)> {

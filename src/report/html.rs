@@ -175,10 +175,7 @@ fn gaming_section(r: &AuditResult) -> String {
         let Some(row) = r.rows.get(i) else {
             continue;
         };
-        let answer = match side {
-            crate::audit::Side::Reference => &row.reference,
-            crate::audit::Side::Candidate => &row.candidate,
-        };
+        let answer = row.side(side);
         let _ = write!(
             s,
             "<details><summary><b>{}</b> · {} · {} · judged {}</summary><div class=\"prompt\">{}</div><div class=\"answer\">{}</div></details>",

@@ -91,10 +91,7 @@ pub fn to_json(r: &AuditResult) -> serde_json::Value {
         .into_iter()
         .filter_map(|(i, side, flag)| {
             let row = r.rows.get(i)?;
-            let answer = match side {
-                crate::audit::Side::Reference => &row.reference,
-                crate::audit::Side::Candidate => &row.candidate,
-            };
+            let answer = row.side(side);
             Some(json!({
                 "row": i, "pack": row.pack, "prompt_id": row.prompt_id, "sample": row.sample,
                 "side": side, "flag": flag, "label": answer.label,

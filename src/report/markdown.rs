@@ -120,10 +120,7 @@ pub fn to_markdown(r: &AuditResult) -> String {
             .take(200)
             .filter_map(|&(i, side, flag)| {
                 let row = r.rows.get(i)?;
-                let s = match side {
-                    crate::audit::Side::Reference => &row.reference,
-                    crate::audit::Side::Candidate => &row.candidate,
-                };
+                let s = row.side(side);
                 Some(vec![
                     row.prompt_id.clone(),
                     side.as_str().to_owned(),
