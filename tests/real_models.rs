@@ -14,11 +14,16 @@ const QWEN: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
 const GEMMA: &str = "gemma-3-270m-q4_k_m.gguf";
 
 fn load(file: &str) -> LoadedModel {
+    load_with(file, model::Requantize::Never)
+}
+
+fn load_with(file: &str, requantize: model::Requantize) -> LoadedModel {
     let path = common::demo_model(file);
     model::load(
         &ModelSpec::new(path.to_str().unwrap()),
         &LoadOptions {
             max_positions: 1024,
+            requantize,
             ..Default::default()
         },
     )
@@ -82,8 +87,8 @@ fn qwen_answers_factual_questions() {
 }
 
 #[test]
-fn smollm2_requantized_to_q8_0_still_answers_coherently() {
-    let m = load(SMOL);
+fn smollm2_requantized_to_q8_0_on_request_still_answers_coherently() {
+    let m = load_with(SMOL, model::Requantize::Q8_0);
     assert_eq!(m.info.architecture, model::Architecture::Llama);
     assert!(m
         .fingerprint
@@ -96,6 +101,32 @@ fn smollm2_requantized_to_q8_0_still_answers_coherently() {
         "{:?}",
         out[0].1
     );
+}
+
+/// An audit measures the vendor's weights: by default nothing is re-encoded, and the fingerprint
+/// says so.
+#[test]
+fn the_default_load_runs_every_tensor_as_stored() {
+    for file in [SMOL, QWEN, GEMMA] {
+        let path = common::demo_model(file);
+        let m = model::load(
+            &ModelSpec::new(path.to_str().unwrap()),
+            &LoadOptions {
+                max_positions: 64,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(m.info.weights.requantized.is_empty(), "{file}");
+        assert!(
+            m.fingerprint
+                .transforms
+                .iter()
+                .all(|t| !t.contains("requantized")),
+            "{file}: {:?}",
+            m.fingerprint.transforms
+        );
+    }
 }
 
 /// Our next-token choices must agree with llama.cpp's (`tests/fixtures/llama_cpp`, made by

@@ -240,7 +240,7 @@ impl Plan {
             judges: default_judges(),
             harm_probe: false,
             device: default_device(),
-            requantize: Requantize::Auto,
+            requantize: Requantize::Never,
             gate: None,
             out,
             store: None,

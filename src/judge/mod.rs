@@ -394,7 +394,7 @@ impl Default for JudgeSettings {
     fn default() -> Self {
         Self {
             device: candle_core::Device::Cpu,
-            requantize: crate::model::Requantize::Auto,
+            requantize: crate::model::Requantize::Never,
             batch_size: 8,
             max_positions: 4096,
             serving: crate::serve::ServingSettings::default(),

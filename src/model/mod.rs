@@ -4,6 +4,7 @@ pub mod arch;
 pub mod fingerprint;
 pub mod format;
 pub mod gguf;
+pub mod kernels;
 pub mod lora;
 pub mod source;
 pub mod template;
@@ -71,7 +72,7 @@ impl Default for LoadOptions {
     fn default() -> Self {
         Self {
             device: Device::Cpu,
-            requantize: Requantize::Auto,
+            requantize: Requantize::Never,
             max_positions: 4096,
             hash_cache: None,
         }

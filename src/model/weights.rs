@@ -11,20 +11,23 @@ use serde::Serialize;
 
 use super::arch::{Architecture, ModelConfig};
 use super::gguf::GgufFile;
+use super::kernels::StoredMatrix;
 use super::lora::LoraAdapter;
-use super::transformer::{Block, Embedding, Linear, RmsNorm, Transformer};
+use super::transformer::{Block, Embedding, Linear, Matrix, RmsNorm, Transformer};
 use crate::error::{Error, Result};
 
 /// How weights are prepared at load time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Requantize {
-    /// Re-encode formats whose CPU kernels are scalar (Q4_1, Q5_0, Q5_1) as Q8_0 on CPU: 2-3x
-    /// faster decode at near-identical perplexity (docs/ENGINE.md).
+    /// Keep every tensor as stored: the audit measures the supplied weights, bit for bit.
     #[default]
-    Auto,
-    /// Keep every tensor as stored.
     Never,
+    /// Re-encode Q4_1, Q5_0 and Q5_1 tensors as Q8_0 (an explicit opt-in that the fingerprint
+    /// and the report record). The re-encode is lossy and changes greedy answers; it was the
+    /// default before those formats had vectorised kernels (`auto` in older plans means this).
+    #[serde(rename = "q8_0", alias = "auto")]
+    Q8_0,
 }
 
 /// What the loader did to the weights, for the fingerprint and the report.
@@ -38,7 +41,8 @@ pub struct WeightsInfo {
     pub dense_dtype: Option<String>,
 }
 
-fn slow_on_cpu(dtype: GgmlDType) -> bool {
+/// The formats `--requantize q8_0` re-encodes.
+fn requantizable(dtype: GgmlDType) -> bool {
     matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
 }
 
@@ -121,9 +125,9 @@ fn hf_name(w: W, layer: usize, arch: Architecture) -> String {
 /// Where tensors come from while a model is assembled.
 trait TensorSource {
     fn has(&self, w: W, layer: usize) -> bool;
-    fn matrix(&mut self, w: W, layer: usize, dims: (usize, usize)) -> Result<QMatMul>;
+    fn matrix(&mut self, w: W, layer: usize, dims: (usize, usize)) -> Result<Matrix>;
     fn vector(&mut self, w: W, layer: usize, len: usize, offset: f32) -> Result<Tensor>;
-    fn embedding(&mut self, dims: (usize, usize)) -> Result<(Embedding, QMatMul)>;
+    fn embedding(&mut self, dims: (usize, usize)) -> Result<(Embedding, Matrix)>;
 }
 
 fn shape_error(path: &Path, name: &str, got: &[usize], want: &[usize]) -> Error {
@@ -157,9 +161,9 @@ impl GgufSource<'_> {
             .content
             .tensor(&mut self.reader, name, &Device::Cpu)
             .map_err(|e| Error::bad_file(path, format!("reading tensor `{name}`: {e}")))?;
-        let q = if self.requantize == Requantize::Auto
+        let q = if self.requantize == Requantize::Q8_0
             && self.device.is_cpu()
-            && slow_on_cpu(q.dtype())
+            && requantizable(q.dtype())
         {
             let from = format!("{:?}", q.dtype());
             let dense = q.dequantize(&Device::Cpu)?;
@@ -179,14 +183,29 @@ impl GgufSource<'_> {
     }
 }
 
+impl GgufSource<'_> {
+    /// A loaded tensor as a weight matrix: on the CPU, the formats candle computes with scalar
+    /// code go to aligndiff's own kernels in their stored encoding; the rest stay with candle.
+    fn to_matrix(&self, name: &str, q: Arc<QTensor>) -> Result<Matrix> {
+        if self.device.is_cpu() && StoredMatrix::handles(q.dtype()) {
+            let (rows, cols) = q.shape().dims2()?;
+            let stored = StoredMatrix::new(q.dtype(), rows, cols, &q.data()?)
+                .map_err(|e| Error::bad_file(&self.gguf.path, format!("tensor `{name}`: {e}")))?;
+            return Ok(Matrix::Stored(stored));
+        }
+        Ok(Matrix::Candle(QMatMul::from_arc(q)?))
+    }
+}
+
 impl TensorSource for GgufSource<'_> {
     fn has(&self, w: W, layer: usize) -> bool {
         self.gguf.tensor_dims(&gguf_name(w, layer)).is_some()
     }
 
-    fn matrix(&mut self, w: W, layer: usize, (rows, cols): (usize, usize)) -> Result<QMatMul> {
-        let q = self.load(&gguf_name(w, layer), &[rows, cols])?;
-        Ok(QMatMul::from_qtensor(q)?)
+    fn matrix(&mut self, w: W, layer: usize, (rows, cols): (usize, usize)) -> Result<Matrix> {
+        let name = gguf_name(w, layer);
+        let q = self.load(&name, &[rows, cols])?;
+        self.to_matrix(&name, Arc::new(q))
     }
 
     fn vector(&mut self, w: W, layer: usize, len: usize, offset: f32) -> Result<Tensor> {
@@ -199,12 +218,13 @@ impl TensorSource for GgufSource<'_> {
         })
     }
 
-    fn embedding(&mut self, dims: (usize, usize)) -> Result<(Embedding, QMatMul)> {
-        let embed = Arc::new(self.load(&gguf_name(W::Embed, 0), &[dims.0, dims.1])?);
+    fn embedding(&mut self, dims: (usize, usize)) -> Result<(Embedding, Matrix)> {
+        let name = gguf_name(W::Embed, 0);
+        let embed = Arc::new(self.load(&name, &[dims.0, dims.1])?);
         let output = if self.has(W::Output, 0) {
             self.matrix(W::Output, 0, dims)?
         } else {
-            QMatMul::from_arc(embed.clone())?
+            self.to_matrix(&name, embed.clone())?
         };
         Ok((Embedding::Quantized(embed), output))
     }
@@ -248,9 +268,9 @@ impl TensorSource for SafetensorsSource<'_> {
         self.tensors.contains_key(&hf_name(w, layer, self.arch))
     }
 
-    fn matrix(&mut self, w: W, layer: usize, (rows, cols): (usize, usize)) -> Result<QMatMul> {
+    fn matrix(&mut self, w: W, layer: usize, (rows, cols): (usize, usize)) -> Result<Matrix> {
         let t = self.take(&hf_name(w, layer, self.arch), &[rows, cols])?;
-        Ok(QMatMul::Tensor(t))
+        Ok(Matrix::Candle(QMatMul::Tensor(t)))
     }
 
     fn vector(&mut self, w: W, layer: usize, len: usize, offset: f32) -> Result<Tensor> {
@@ -264,12 +284,12 @@ impl TensorSource for SafetensorsSource<'_> {
         })
     }
 
-    fn embedding(&mut self, dims: (usize, usize)) -> Result<(Embedding, QMatMul)> {
+    fn embedding(&mut self, dims: (usize, usize)) -> Result<(Embedding, Matrix)> {
         let embed = self.take(&hf_name(W::Embed, 0, self.arch), &[dims.0, dims.1])?;
         let output = if self.has(W::Output, 0) {
             self.matrix(W::Output, 0, dims)?
         } else {
-            QMatMul::Tensor(embed.clone())
+            Matrix::Candle(QMatMul::Tensor(embed.clone()))
         };
         Ok((Embedding::Dense(embed), output))
     }

@@ -13,18 +13,38 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 
 use super::arch::{Activation, ModelConfig};
+use super::kernels::StoredMatrix;
 use crate::error::{Error, Result};
+
+/// A weight matrix (`out × in`): candle's quantized or dense kernels, or aligndiff's own
+/// vectorised kernels for the stored formats candle computes with scalar code.
+#[derive(Debug)]
+pub enum Matrix {
+    /// Computed by candle.
+    Candle(QMatMul),
+    /// Kept in its stored GGUF encoding and computed by [`crate::model::kernels`] (CPU only).
+    Stored(StoredMatrix),
+}
+
+impl Matrix {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Self::Candle(w) => w.forward(x)?,
+            Self::Stored(w) => x.contiguous()?.apply_op1_no_bwd(w)?,
+        })
+    }
+}
 
 /// A linear layer with an optional bias; the weight may be quantized or dense.
 #[derive(Debug)]
 pub struct Linear {
-    weight: QMatMul,
+    weight: Matrix,
     bias: Option<Tensor>,
 }
 
 impl Linear {
     /// Wrap a weight (`out × in`) and an optional bias (`out`).
-    pub fn new(weight: QMatMul, bias: Option<Tensor>) -> Self {
+    pub fn new(weight: Matrix, bias: Option<Tensor>) -> Self {
         Self { weight, bias }
     }
 
@@ -42,16 +62,16 @@ impl Linear {
 /// candle picks different CPU kernels for a single row (a GEMV) and for several rows (e.g. the
 /// repacked Q6_K tiles), and they sum in different orders. A lone row is therefore padded to two,
 /// so batch-1 decoding runs the same kernel as batched decoding and greedy answers agree exactly.
-fn batch_invariant_matmul(w: &QMatMul, x: &Tensor) -> Result<Tensor> {
+fn batch_invariant_matmul(w: &Matrix, x: &Tensor) -> Result<Tensor> {
     let rows = x.elem_count() / x.dim(candle_core::D::Minus1)?.max(1);
     // Only the K-quant formats have row-count-dependent (repacked) CPU kernels; the others
     // compute every row with the same dot product, so padding would only cost time.
     let row_dependent = match w {
-        QMatMul::QTensor(q) => matches!(q.dtype(), GgmlDType::Q4K | GgmlDType::Q6K),
+        Matrix::Candle(QMatMul::QTensor(q)) => matches!(q.dtype(), GgmlDType::Q4K | GgmlDType::Q6K),
         _ => false,
     };
     if rows != 1 || !row_dependent {
-        return Ok(w.forward(x)?);
+        return w.forward(x);
     }
     let dims = x.dims().to_vec();
     let flat = x.reshape((1, dims[dims.len() - 1]))?;
@@ -214,7 +234,7 @@ pub struct Transformer {
     embed: Embedding,
     blocks: Vec<Block>,
     norm: RmsNorm,
-    output: QMatMul,
+    output: Matrix,
     rope_global: Rope,
     rope_local: Option<Rope>,
     max_positions: usize,
@@ -228,7 +248,7 @@ impl Transformer {
         embed: Embedding,
         blocks: Vec<Block>,
         norm: RmsNorm,
-        output: QMatMul,
+        output: Matrix,
         max_positions: usize,
         device: &Device,
     ) -> Result<Self> {

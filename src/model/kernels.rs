@@ -1,0 +1,819 @@
+//! Vectorised CPU matrix products on the stored GGUF encodings candle computes with scalar code.
+//!
+//! candle 0.11 has AVX2 dot products for Q4_0, Q8_0 and the K-quants, but Q4_1, Q5_0 and Q5_1
+//! (the bulk of the SmolLM2 and Qwen2.5/Gemma 3 `Q4_K_M` files) fall back to a scalar loop that
+//! runs at a third of llama.cpp's speed. Re-encoding them as Q8_0 is fast but changes the
+//! weights, and an audit must measure the vendor's weights as supplied. So these formats keep
+//! their stored blocks, bit for bit, and get their own dot products here: the activations are
+//! quantized once per step to `Q8_0` or `Q8_1` (as llama.cpp does), and each 32-element block's
+//! integer dot product runs in AVX2 with `maddubs`, four weight rows per activation load.
+//!
+//! The block types implement candle's [`GgmlType`], so candle's threaded, row-tiled driver
+//! ([`k_quants::matmul`]) does the scheduling: every output element is one call of the same dot
+//! product whatever the number of rows, so results do not depend on the batch size.
+//!
+//! The arithmetic matches ggml's reference (`ggml_vec_dot_q4_1_q8_1` and friends): integer sums
+//! per block, scaled by the two f16 scales, plus the `min × sum` term for the formats with an
+//! offset. Only the float summation order differs from the scalar code.
+
+// The x86 intrinsics are `unsafe` to call; each use is behind a run-time AVX2/FMA check and reads
+// only within the block arrays whose lengths the callers assert.
+#![allow(unsafe_code)]
+
+use candle_core::quantized::k_quants::{self, GgmlType};
+use candle_core::quantized::GgmlDType;
+use candle_core::{CpuStorage, Layout, Shape};
+use half::f16;
+
+use crate::error::{Error, Result};
+
+const QK: usize = 32;
+
+/// Q4_1: 32 weights as 4-bit values `q`, weight = `d·q + m`.
+#[derive(Debug, Clone, PartialEq)]
+#[repr(C)]
+pub struct BlockQ4_1 {
+    d: f16,
+    m: f16,
+    qs: [u8; 16],
+}
+
+/// Q5_0: 32 weights as 5-bit values `q` (low nibble in `qs`, high bit in `qh`), weight = `d·(q−16)`.
+#[derive(Debug, Clone, PartialEq)]
+#[repr(C)]
+pub struct BlockQ5_0 {
+    d: f16,
+    qh: [u8; 4],
+    qs: [u8; 16],
+}
+
+/// Q5_1: 32 weights as 5-bit values `q`, weight = `d·q + m`.
+#[derive(Debug, Clone, PartialEq)]
+#[repr(C)]
+pub struct BlockQ5_1 {
+    d: f16,
+    m: f16,
+    qh: [u8; 4],
+    qs: [u8; 16],
+}
+
+/// Activations for the offset-free formats: 32 values as `d·q`, `q` in −127..=127.
+#[derive(Debug, Clone, PartialEq)]
+#[repr(C)]
+pub struct BlockQ8_0 {
+    d: f16,
+    qs: [i8; 32],
+}
+
+/// Activations for the formats with an offset: as Q8_0 plus `s = d·Σq`.
+#[derive(Debug, Clone, PartialEq)]
+#[repr(C)]
+pub struct BlockQ8_1 {
+    d: f16,
+    s: f16,
+    qs: [i8; 32],
+}
+
+fn f16_at(b: &[u8], at: usize) -> f16 {
+    f16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn array<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(&b[at..at + N]);
+    out
+}
+
+/// A stored encoding read from its GGUF bytes.
+trait StoredBlock: GgmlType {
+    const BYTES: usize;
+    fn parse(b: &[u8]) -> Self;
+}
+
+impl StoredBlock for BlockQ4_1 {
+    const BYTES: usize = 20;
+    fn parse(b: &[u8]) -> Self {
+        Self {
+            d: f16_at(b, 0),
+            m: f16_at(b, 2),
+            qs: array(b, 4),
+        }
+    }
+}
+
+impl StoredBlock for BlockQ5_0 {
+    const BYTES: usize = 22;
+    fn parse(b: &[u8]) -> Self {
+        Self {
+            d: f16_at(b, 0),
+            qh: array(b, 2),
+            qs: array(b, 6),
+        }
+    }
+}
+
+impl StoredBlock for BlockQ5_1 {
+    const BYTES: usize = 24;
+    fn parse(b: &[u8]) -> Self {
+        Self {
+            d: f16_at(b, 0),
+            m: f16_at(b, 2),
+            qh: array(b, 4),
+            qs: array(b, 8),
+        }
+    }
+}
+
+/// Quantize one block of 32 activations: the scale and the rounded values.
+fn quantize_block(xs: &[f32]) -> (f32, [i8; 32]) {
+    let amax = xs.iter().fold(0f32, |a, x| a.max(x.abs()));
+    let d = amax / 127.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let mut qs = [0i8; 32];
+    for (q, x) in qs.iter_mut().zip(xs) {
+        *q = (x * id).round() as i8;
+    }
+    (d, qs)
+}
+
+/// The 5th bit of weight `j` of a Q5 block.
+fn high_bit(qh: [u8; 4], j: usize) -> u8 {
+    ((u32::from_le_bytes(qh) >> j) & 1) as u8
+}
+
+/// Weight `j` of a 4-bit block as its unsigned value 0..=15.
+fn nibble(qs: &[u8; 16], j: usize) -> u8 {
+    if j < 16 {
+        qs[j] & 0x0f
+    } else {
+        qs[j - 16] >> 4
+    }
+}
+
+impl GgmlType for BlockQ8_0 {
+    const DTYPE: GgmlDType = GgmlDType::Q8_0;
+    const BLCK_SIZE: usize = QK;
+    type VecDotType = BlockQ8_0;
+
+    fn to_float(xs: &[Self], ys: &mut [f32]) {
+        for (b, out) in xs.iter().zip(ys.chunks_exact_mut(QK)) {
+            let d = b.d.to_f32();
+            for (o, q) in out.iter_mut().zip(b.qs) {
+                *o = d * f32::from(q);
+            }
+        }
+    }
+
+    fn from_float(xs: &[f32], ys: &mut [Self]) {
+        for (x, y) in xs.chunks_exact(QK).zip(ys.iter_mut()) {
+            let (d, qs) = quantize_block(x);
+            *y = Self {
+                d: f16::from_f32(d),
+                qs,
+            };
+        }
+    }
+
+    fn vec_dot(n: usize, xs: &[Self], ys: &[Self]) -> f32 {
+        Self::vec_dot_unopt(n, xs, ys)
+    }
+
+    fn vec_dot_unopt(_n: usize, xs: &[Self], ys: &[Self]) -> f32 {
+        xs.iter()
+            .zip(ys)
+            .map(|(x, y)| {
+                let sumi: i32 =
+                    x.qs.iter()
+                        .zip(&y.qs)
+                        .map(|(&a, &b)| i32::from(a) * i32::from(b))
+                        .sum();
+                sumi as f32 * x.d.to_f32() * y.d.to_f32()
+            })
+            .sum()
+    }
+}
+
+impl GgmlType for BlockQ8_1 {
+    const DTYPE: GgmlDType = GgmlDType::Q8_1;
+    const BLCK_SIZE: usize = QK;
+    type VecDotType = BlockQ8_1;
+
+    fn to_float(xs: &[Self], ys: &mut [f32]) {
+        for (b, out) in xs.iter().zip(ys.chunks_exact_mut(QK)) {
+            let d = b.d.to_f32();
+            for (o, q) in out.iter_mut().zip(b.qs) {
+                *o = d * f32::from(q);
+            }
+        }
+    }
+
+    fn from_float(xs: &[f32], ys: &mut [Self]) {
+        for (x, y) in xs.chunks_exact(QK).zip(ys.iter_mut()) {
+            let (d, qs) = quantize_block(x);
+            let sum: i32 = qs.iter().map(|&q| i32::from(q)).sum();
+            *y = Self {
+                d: f16::from_f32(d),
+                s: f16::from_f32(sum as f32 * d),
+                qs,
+            };
+        }
+    }
+
+    fn vec_dot(n: usize, xs: &[Self], ys: &[Self]) -> f32 {
+        Self::vec_dot_unopt(n, xs, ys)
+    }
+
+    fn vec_dot_unopt(_n: usize, xs: &[Self], ys: &[Self]) -> f32 {
+        xs.iter()
+            .zip(ys)
+            .map(|(x, y)| {
+                let sumi: i32 =
+                    x.qs.iter()
+                        .zip(&y.qs)
+                        .map(|(&a, &b)| i32::from(a) * i32::from(b))
+                        .sum();
+                sumi as f32 * x.d.to_f32() * y.d.to_f32()
+            })
+            .sum()
+    }
+}
+
+/// Implements [`GgmlType`] for a stored format: `$value(block, j)` gives weight `j` as an
+/// integer, `$offset` whether the block carries a minimum `m`.
+macro_rules! stored_format {
+    ($block:ty, $dtype:expr, $act:ty, $avx1:ident, $avx4:ident, $value:expr, $offset:expr) => {
+        impl GgmlType for $block {
+            const DTYPE: GgmlDType = $dtype;
+            const BLCK_SIZE: usize = QK;
+            type VecDotType = $act;
+
+            fn to_float(xs: &[Self], ys: &mut [f32]) {
+                for (b, out) in xs.iter().zip(ys.chunks_exact_mut(QK)) {
+                    let d = b.d.to_f32();
+                    let m = $offset(b);
+                    for (j, o) in out.iter_mut().enumerate() {
+                        *o = d * f32::from($value(b, j)) + m;
+                    }
+                }
+            }
+
+            /// Weights in these formats are only read from files; candle's driver quantizes
+            /// activations (the Q8 types), never the weights, so this leaves `ys` as it is.
+            fn from_float(_xs: &[f32], _ys: &mut [Self]) {}
+
+            fn vec_dot(n: usize, xs: &[Self], ys: &[$act]) -> f32 {
+                #[cfg(target_arch = "x86_64")]
+                if avx2() {
+                    assert!(xs.len() >= n / QK && ys.len() >= n / QK);
+                    // SAFETY: AVX2 and FMA are present; both slices hold n / 32 blocks.
+                    return unsafe { x86::$avx1(n / QK, xs, ys) };
+                }
+                Self::vec_dot_unopt(n, xs, ys)
+            }
+
+            fn vec_dot_4(
+                n: usize,
+                xs0: &[Self],
+                xs1: &[Self],
+                xs2: &[Self],
+                xs3: &[Self],
+                ys: &[$act],
+            ) -> (f32, f32, f32, f32) {
+                #[cfg(target_arch = "x86_64")]
+                if avx2() {
+                    let nb = n / QK;
+                    assert!([xs0.len(), xs1.len(), xs2.len(), xs3.len(), ys.len()]
+                        .iter()
+                        .all(|&l| l >= nb));
+                    // SAFETY: AVX2 and FMA are present; every slice holds n / 32 blocks.
+                    return unsafe { x86::$avx4(nb, [xs0, xs1, xs2, xs3], ys) };
+                }
+                (
+                    Self::vec_dot_unopt(n, xs0, ys),
+                    Self::vec_dot_unopt(n, xs1, ys),
+                    Self::vec_dot_unopt(n, xs2, ys),
+                    Self::vec_dot_unopt(n, xs3, ys),
+                )
+            }
+
+            fn vec_dot_unopt(_n: usize, xs: &[Self], ys: &[$act]) -> f32 {
+                xs.iter()
+                    .zip(ys)
+                    .map(|(x, y)| {
+                        let sumi: i32 = (0..QK)
+                            .map(|j| i32::from($value(x, j)) * i32::from(y.qs[j]))
+                            .sum();
+                        sumi as f32 * x.d.to_f32() * y.d.to_f32() + $offset(x) * act_sum(y)
+                    })
+                    .sum()
+            }
+        }
+    };
+}
+
+/// `s` of a `Q8_1` block; `Q8_0` blocks have no offset term.
+trait ActSum {
+    fn sum(&self) -> f32;
+}
+impl ActSum for BlockQ8_0 {
+    fn sum(&self) -> f32 {
+        0.0
+    }
+}
+impl ActSum for BlockQ8_1 {
+    fn sum(&self) -> f32 {
+        self.s.to_f32()
+    }
+}
+fn act_sum<A: ActSum>(a: &A) -> f32 {
+    a.sum()
+}
+
+stored_format!(
+    BlockQ4_1,
+    GgmlDType::Q4_1,
+    BlockQ8_1,
+    dot_q4_1,
+    dot4_q4_1,
+    |b: &BlockQ4_1, j| i16::from(nibble(&b.qs, j)),
+    |b: &BlockQ4_1| b.m.to_f32()
+);
+stored_format!(
+    BlockQ5_0,
+    GgmlDType::Q5_0,
+    BlockQ8_0,
+    dot_q5_0,
+    dot4_q5_0,
+    |b: &BlockQ5_0, j| i16::from(nibble(&b.qs, j) | (high_bit(b.qh, j) << 4)) - 16,
+    |_b: &BlockQ5_0| 0.0f32
+);
+stored_format!(
+    BlockQ5_1,
+    GgmlDType::Q5_1,
+    BlockQ8_1,
+    dot_q5_1,
+    dot4_q5_1,
+    |b: &BlockQ5_1, j| i16::from(nibble(&b.qs, j) | (high_bit(b.qh, j) << 4)),
+    |b: &BlockQ5_1| b.m.to_f32()
+);
+
+#[cfg(target_arch = "x86_64")]
+fn avx2() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
+
+    /// The 16 bytes of packed nibbles as 32 bytes 0..=15: low nibbles (weights 0..16) in the
+    /// lower lane, high nibbles (weights 16..32) in the upper.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn nibbles(qs: &[u8; 16]) -> __m256i {
+        let packed = _mm_loadu_si128(qs.as_ptr().cast());
+        let both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+        _mm256_and_si256(both, _mm256_set1_epi8(0x0f))
+    }
+
+    /// 32 bits as 32 bytes: 0xFF where the bit is set, 0 where not.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn bit_bytes(qh: [u8; 4]) -> __m256i {
+        let bits = _mm256_set1_epi32(i32::from_le_bytes(qh));
+        // Byte i takes source byte i / 8 ...
+        let spread = _mm256_shuffle_epi8(
+            bits,
+            _mm256_set_epi64x(
+                0x0303_0303_0303_0303,
+                0x0202_0202_0202_0202,
+                0x0101_0101_0101_0101,
+                0,
+            ),
+        );
+        // ... and keeps only bit i % 8: all other bits are forced on, so the byte is 0xFF
+        // exactly when that bit is set.
+        let others = _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe_u64 as i64);
+        _mm256_cmpeq_epi8(_mm256_or_si256(spread, others), _mm256_set1_epi8(-1))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn load(qs: &[i8; 32]) -> __m256i {
+        _mm256_loadu_si256(qs.as_ptr().cast())
+    }
+
+    /// Eight i32 sums of unsigned × signed byte products.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn dot_u8_i8(x: __m256i, y: __m256i) -> __m256 {
+        let pairs = _mm256_maddubs_epi16(x, y);
+        _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+    }
+
+    /// The same for signed × signed, moving the sign onto `y`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn dot_i8_i8(x: __m256i, y: __m256i) -> __m256 {
+        dot_u8_i8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn hsum(v: __m256) -> f32 {
+        let r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+        let r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+        let r = _mm_add_ss(r, _mm_movehdup_ps(r));
+        _mm_cvtss_f32(r)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn q4_1(x: &BlockQ4_1) -> __m256i {
+        nibbles(&x.qs)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn q5_0(x: &BlockQ5_0) -> __m256i {
+        // Weight − 16 as a signed byte: a clear 5th bit means the nibble minus 16, which is the
+        // nibble with the upper four bits set.
+        let high = _mm256_andnot_si256(bit_bytes(x.qh), _mm256_set1_epi8(0xf0_u8 as i8));
+        _mm256_or_si256(nibbles(&x.qs), high)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn q5_1(x: &BlockQ5_1) -> __m256i {
+        let high = _mm256_and_si256(bit_bytes(x.qh), _mm256_set1_epi8(0x10));
+        _mm256_or_si256(nibbles(&x.qs), high)
+    }
+
+    /// One and four rows of each format: `$bytes` unpacks a block, `$dot` multiplies it with the
+    /// activation bytes, `$min` adds the offset term.
+    macro_rules! kernels {
+        ($one:ident, $four:ident, $block:ty, $act:ty, $bytes:ident, $dot:ident, $min:expr) => {
+            #[target_feature(enable = "avx2,fma")]
+            pub(super) unsafe fn $one(nb: usize, xs: &[$block], ys: &[$act]) -> f32 {
+                let mut acc = _mm256_setzero_ps();
+                let mut mins = 0f32;
+                for (x, y) in xs[..nb].iter().zip(&ys[..nb]) {
+                    let d = _mm256_set1_ps(x.d.to_f32() * y.d.to_f32());
+                    acc = _mm256_fmadd_ps(d, $dot($bytes(x), load(&y.qs)), acc);
+                    mins += $min(x, y);
+                }
+                hsum(acc) + mins
+            }
+
+            #[target_feature(enable = "avx2,fma")]
+            pub(super) unsafe fn $four(
+                nb: usize,
+                xs: [&[$block]; 4],
+                ys: &[$act],
+            ) -> (f32, f32, f32, f32) {
+                let mut acc = [_mm256_setzero_ps(); 4];
+                let mut mins = [0f32; 4];
+                for (i, y) in ys[..nb].iter().enumerate() {
+                    let qy = load(&y.qs);
+                    let dy = y.d.to_f32();
+                    for r in 0..4 {
+                        let x = &xs[r][i];
+                        let d = _mm256_set1_ps(x.d.to_f32() * dy);
+                        acc[r] = _mm256_fmadd_ps(d, $dot($bytes(x), qy), acc[r]);
+                        mins[r] += $min(x, y);
+                    }
+                }
+                (
+                    hsum(acc[0]) + mins[0],
+                    hsum(acc[1]) + mins[1],
+                    hsum(acc[2]) + mins[2],
+                    hsum(acc[3]) + mins[3],
+                )
+            }
+        };
+    }
+
+    kernels!(
+        dot_q4_1,
+        dot4_q4_1,
+        BlockQ4_1,
+        BlockQ8_1,
+        q4_1,
+        dot_u8_i8,
+        |x: &BlockQ4_1, y: &BlockQ8_1| x.m.to_f32() * y.s.to_f32()
+    );
+    kernels!(
+        dot_q5_0,
+        dot4_q5_0,
+        BlockQ5_0,
+        BlockQ8_0,
+        q5_0,
+        dot_i8_i8,
+        |_x: &BlockQ5_0, _y: &BlockQ8_0| 0.0f32
+    );
+    kernels!(
+        dot_q5_1,
+        dot4_q5_1,
+        BlockQ5_1,
+        BlockQ8_1,
+        q5_1,
+        dot_u8_i8,
+        |x: &BlockQ5_1, y: &BlockQ8_1| x.m.to_f32() * y.s.to_f32()
+    );
+}
+
+/// The blocks of one weight matrix, in one of the formats handled here.
+#[derive(Debug)]
+enum Blocks {
+    Q4_1(Vec<BlockQ4_1>),
+    Q5_0(Vec<BlockQ5_0>),
+    Q5_1(Vec<BlockQ5_1>),
+}
+
+/// A weight matrix (`rows × cols`, row-major as in GGUF) kept in its stored encoding.
+#[derive(Debug)]
+pub struct StoredMatrix {
+    rows: usize,
+    cols: usize,
+    blocks: Blocks,
+}
+
+fn parse_all<T: StoredBlock>(bytes: &[u8]) -> Vec<T> {
+    bytes.chunks_exact(T::BYTES).map(T::parse).collect()
+}
+
+impl StoredMatrix {
+    /// Whether this module computes `dtype` (candle's own kernels are vectorised for the rest).
+    pub fn handles(dtype: GgmlDType) -> bool {
+        matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
+    }
+
+    /// Wrap the raw GGUF bytes of a `rows × cols` tensor.
+    pub fn new(dtype: GgmlDType, rows: usize, cols: usize, bytes: &[u8]) -> Result<Self> {
+        let per_block = match dtype {
+            GgmlDType::Q4_1 => BlockQ4_1::BYTES,
+            GgmlDType::Q5_0 => BlockQ5_0::BYTES,
+            GgmlDType::Q5_1 => BlockQ5_1::BYTES,
+            other => return Err(Error::Invalid(format!("no stored kernel for {other:?}"))),
+        };
+        if !cols.is_multiple_of(QK) {
+            return Err(Error::Invalid(format!(
+                "a {dtype:?} row of {cols} weights is not a whole number of 32-weight blocks"
+            )));
+        }
+        let want = rows * (cols / QK) * per_block;
+        if bytes.len() != want {
+            return Err(Error::Invalid(format!(
+                "{dtype:?} {rows}×{cols} needs {want} bytes, got {}",
+                bytes.len()
+            )));
+        }
+        let blocks = match dtype {
+            GgmlDType::Q4_1 => Blocks::Q4_1(parse_all(bytes)),
+            GgmlDType::Q5_0 => Blocks::Q5_0(parse_all(bytes)),
+            _ => Blocks::Q5_1(parse_all(bytes)),
+        };
+        Ok(Self { rows, cols, blocks })
+    }
+
+    /// The stored format.
+    pub fn dtype(&self) -> GgmlDType {
+        match self.blocks {
+            Blocks::Q4_1(_) => GgmlDType::Q4_1,
+            Blocks::Q5_0(_) => GgmlDType::Q5_0,
+            Blocks::Q5_1(_) => GgmlDType::Q5_1,
+        }
+    }
+
+    /// `x · Wᵀ` for `m` rows of `cols` activations, into `m × rows` outputs.
+    pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) -> Result<()> {
+        let dims = (m, self.cols, self.rows);
+        match &self.blocks {
+            Blocks::Q4_1(b) => k_quants::matmul(dims, x, b, out)?,
+            Blocks::Q5_0(b) => k_quants::matmul(dims, x, b, out)?,
+            Blocks::Q5_1(b) => k_quants::matmul(dims, x, b, out)?,
+        }
+        Ok(())
+    }
+
+    /// The weights as f32, row-major (for tests and the weight diff).
+    pub fn dequantize(&self) -> Vec<f32> {
+        let mut out = vec![0f32; self.rows * self.cols];
+        match &self.blocks {
+            Blocks::Q4_1(b) => BlockQ4_1::to_float(b, &mut out),
+            Blocks::Q5_0(b) => BlockQ5_0::to_float(b, &mut out),
+            Blocks::Q5_1(b) => BlockQ5_1::to_float(b, &mut out),
+        }
+        out
+    }
+}
+
+impl candle_core::CustomOp1 for StoredMatrix {
+    fn name(&self) -> &'static str {
+        "stored-quant-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let dims = layout.shape().dims();
+        let k = *dims.last().unwrap_or(&0);
+        if k != self.cols {
+            candle_core::bail!(
+                "input has {k} features, the {:?} weight expects {}",
+                self.dtype(),
+                self.cols
+            );
+        }
+        let x = match storage {
+            CpuStorage::F32(x) => x,
+            _ => candle_core::bail!("the stored-format matmul takes f32 input"),
+        };
+        let x = match layout.contiguous_offsets() {
+            Some((start, end)) => &x[start..end],
+            None => candle_core::bail!("the stored-format matmul needs contiguous input"),
+        };
+        let m = x.len() / k.max(1);
+        let mut out = vec![0f32; m * self.rows];
+        self.matmul(x, m, &mut out)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let mut out_dims = dims.to_vec();
+        if let Some(last) = out_dims.last_mut() {
+            *last = self.rows;
+        }
+        Ok((CpuStorage::F32(out), Shape::from_dims(&out_dims)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::quantized::{QMatMul, QTensor};
+    use candle_core::{Device, Module, Tensor};
+
+    use super::*;
+
+    /// Weights with a spread of magnitudes and signs, deterministic.
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..n)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                let u = (s % 20_001) as f32 / 10_000.0 - 1.0;
+                u * (1.0 + (i % 7) as f32)
+            })
+            .collect()
+    }
+
+    fn stored(dtype: GgmlDType, rows: usize, cols: usize) -> (QTensor, StoredMatrix) {
+        let w = Tensor::from_vec(values(rows * cols, 7), (rows, cols), &Device::Cpu).unwrap();
+        let q = QTensor::quantize(&w, dtype).unwrap();
+        let ours = StoredMatrix::new(dtype, rows, cols, &q.data().unwrap()).unwrap();
+        (q, ours)
+    }
+
+    #[test]
+    fn dequantized_blocks_equal_candles_reading_of_the_same_bytes() {
+        for dtype in [GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1] {
+            let (q, ours) = stored(dtype, 8, 96);
+            let theirs = q
+                .dequantize(&Device::Cpu)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            assert_eq!(ours.dequantize(), theirs, "{dtype:?}");
+        }
+    }
+
+    /// Our vectorised products against candle's scalar ones on the same bytes and activations.
+    #[test]
+    fn products_match_candles_scalar_reference() {
+        for dtype in [GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1] {
+            // 67 rows: the driver's groups of four plus a tail of three.
+            let (rows, cols) = (67, 256);
+            let (q, ours) = stored(dtype, rows, cols);
+            let reference = QMatMul::from_qtensor(q).unwrap();
+            for m in [1usize, 3, 17] {
+                let x = values(m * cols, 11 + m as u32);
+                let xt = Tensor::from_vec(x.clone(), (m, cols), &Device::Cpu).unwrap();
+                let want = reference
+                    .forward(&xt)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap();
+                let mut got = vec![0f32; m * rows];
+                ours.matmul(&x, m, &mut got).unwrap();
+                let dense = ours.dequantize();
+                for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                    // Same integer sums; candle rounds Q8_1's `s = d·Σq` to f16 twice (Σq, then
+                    // the product) where ggml and this module round once, which moves each
+                    // block's offset term by up to ~1e-3 of its size: bound the difference by
+                    // the size of the products being summed.
+                    let (r, c) = (i / rows, i % rows);
+                    let size: f32 = (0..cols)
+                        .map(|j| (dense[c * cols + j] * x[r * cols + j]).abs())
+                        .sum();
+                    let tol = 2e-3 * size + 1e-3;
+                    assert!(
+                        (a - b).abs() <= tol,
+                        "{dtype:?} m={m} element {i}: ours {a}, candle {b}"
+                    );
+                }
+                // Against the scalar formula on our own quantized activations: only the float
+                // summation order differs.
+                for r in 0..m {
+                    for c in 0..rows {
+                        let want = scalar_dot(&ours, c, &x[r * cols..(r + 1) * cols]);
+                        let got = got[r * rows + c];
+                        assert!(
+                            (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+                            "{dtype:?} m={m} ({r},{c}): vectorised {got}, scalar {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Row `c` of the weights against one activation row, by the scalar reference.
+    fn scalar_dot(w: &StoredMatrix, c: usize, x: &[f32]) -> f32 {
+        let nb = w.cols / QK;
+        match &w.blocks {
+            Blocks::Q4_1(b) => {
+                let mut act = vec![BlockQ8_1::zeros(); nb];
+                BlockQ8_1::from_float(x, &mut act);
+                BlockQ4_1::vec_dot_unopt(w.cols, &b[c * nb..(c + 1) * nb], &act)
+            }
+            Blocks::Q5_0(b) => {
+                let mut act = vec![BlockQ8_0::zeros(); nb];
+                BlockQ8_0::from_float(x, &mut act);
+                BlockQ5_0::vec_dot_unopt(w.cols, &b[c * nb..(c + 1) * nb], &act)
+            }
+            Blocks::Q5_1(b) => {
+                let mut act = vec![BlockQ8_1::zeros(); nb];
+                BlockQ8_1::from_float(x, &mut act);
+                BlockQ5_1::vec_dot_unopt(w.cols, &b[c * nb..(c + 1) * nb], &act)
+            }
+        }
+    }
+
+    /// A row's result does not depend on how many rows are computed with it.
+    #[test]
+    fn a_rows_result_is_the_same_alone_and_in_a_batch() {
+        for dtype in [GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1] {
+            let (rows, cols) = (37, 128);
+            let (_, ours) = stored(dtype, rows, cols);
+            let m = 9;
+            let x = values(m * cols, 3);
+            let mut all = vec![0f32; m * rows];
+            ours.matmul(&x, m, &mut all).unwrap();
+            for r in 0..m {
+                let mut one = vec![0f32; rows];
+                ours.matmul(&x[r * cols..(r + 1) * cols], 1, &mut one)
+                    .unwrap();
+                assert_eq!(one, all[r * rows..(r + 1) * rows], "{dtype:?} row {r}");
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vectorised_and_scalar_dot_products_agree() {
+        if !avx2() {
+            return;
+        }
+        let cols = 512;
+        let (_, ours) = stored(GgmlDType::Q5_0, 4, cols);
+        let mut act = vec![BlockQ8_0::zeros(); cols / QK];
+        BlockQ8_0::from_float(&values(cols, 5), &mut act);
+        let Blocks::Q5_0(b) = &ours.blocks else {
+            unreachable!()
+        };
+        let nb = cols / QK;
+        for r in 0..4 {
+            let row = &b[r * nb..(r + 1) * nb];
+            let fast = BlockQ5_0::vec_dot(cols, row, &act);
+            let slow = BlockQ5_0::vec_dot_unopt(cols, row, &act);
+            assert!(
+                (fast - slow).abs() <= 1e-3 * slow.abs().max(1.0),
+                "{fast} {slow}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_byte_counts_and_ragged_rows_are_errors() {
+        assert!(StoredMatrix::new(GgmlDType::Q4_1, 2, 64, &[0; 79]).is_err());
+        assert!(StoredMatrix::new(GgmlDType::Q5_0, 2, 48, &[0; 66]).is_err());
+        assert!(StoredMatrix::new(GgmlDType::Q8_0, 1, 32, &[0; 34]).is_err());
+    }
+}
