@@ -254,3 +254,64 @@ fn qwen_demo_file_fingerprint_matches_its_published_sha256() {
         "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
     );
 }
+
+/// An audit side prefills the template header and system prompt once and starts every prompt
+/// from a copy of that cache. The prompt's own tokens then run as a shorter block, which sums
+/// attention in another order, so the logits are not bit-identical; the greedy answers must
+/// still be the ones a full prefill gives.
+#[test]
+fn a_shared_system_prompt_prefix_gives_the_answers_of_a_full_prefill() {
+    let system = "You are a careful assistant. Answer briefly and precisely, in plain English.";
+    for file in [SMOL, QWEN] {
+        let m = load(file);
+        let prefix = generate::PromptPrefix::for_chat(&m, Some(system))
+            .unwrap()
+            .expect("the template header and system prompt are long enough to share");
+        assert!(prefix.ids().len() >= 8);
+        let requests: Vec<Request> = PROMPTS
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Request {
+                prompt_ids: m.prompt_ids(Some(system), &[p.to_string()]).unwrap(),
+                seed_key: i as u64,
+            })
+            .collect();
+        assert!(requests
+            .iter()
+            .all(|r| r.prompt_ids.starts_with(prefix.ids())));
+        let settings = GenerationSettings {
+            max_new_tokens: 24,
+            batch_size: 4,
+            ..Default::default()
+        };
+        let run = |prefix: Option<&generate::PromptPrefix>| {
+            let (done, stats) = generate::generate_probed(
+                &m,
+                &requests,
+                &settings,
+                None,
+                prefix,
+                &AtomicBool::new(false),
+                &mut |_| {},
+            )
+            .unwrap();
+            (done, stats.prefill_tokens)
+        };
+        let (full, full_tokens) = run(None);
+        let (shared, shared_tokens) = run(Some(&prefix));
+        assert!(
+            shared_tokens + (PROMPTS.len() - 1) * prefix.ids().len() <= full_tokens,
+            "{file}: the prefix was not reused ({shared_tokens} vs {full_tokens} prompt tokens)"
+        );
+        let same = full
+            .iter()
+            .zip(&shared)
+            .filter(|(a, b)| a.token_ids == b.token_ids)
+            .count();
+        assert!(
+            same + 1 >= PROMPTS.len(),
+            "{file}: only {same} of {} answers are the same with the shared prefix",
+            PROMPTS.len()
+        );
+    }
+}

@@ -11,7 +11,7 @@ use super::plan::Plan;
 use super::result::SideRun;
 use super::side::Side;
 use crate::error::{Error, Result};
-use crate::generate::{self, Event, FinishReason, GenerationSettings, Request};
+use crate::generate::{self, Event, FinishReason, GenerationSettings, PromptPrefix, Request};
 use crate::model::{self, LoadOptions, LoadedModel};
 use crate::packs::Prompt;
 use crate::store::{Store, StoredGeneration};
@@ -109,11 +109,16 @@ pub(super) fn generate_side(
     };
     if !requests.is_empty() {
         on_event(JobEvent::Stage(format!("{}: generating", side.as_str())));
+        // The template header and system prompt are the same for every prompt of the side:
+        // compute them once and start each prompt from a copy of that cache.
+        let prefix = PromptPrefix::for_chat(&loaded, system_opt)?;
         let result =
-            generate::generate(
+            generate::generate_probed(
                 &loaded,
                 &requests,
                 &settings,
+                None,
+                prefix.as_ref(),
                 cancel,
                 &mut |event| match event {
                     Event::Token { index, delta } => on_event(JobEvent::Token {

@@ -134,12 +134,43 @@ pub struct PromptPrefix {
     cache: SeqCache,
 }
 
+/// Tokens left out at the end of a shared start: the last shared tokens may join the text that
+/// follows them differently from one prompt to the next.
+const PREFIX_MARGIN: usize = 4;
+
 impl PromptPrefix {
     /// Run `ids` through `model` once.
     pub fn new(model: &LoadedModel, ids: Vec<u32>) -> Result<Self> {
         let mut cache = model.transformer.new_cache();
         model.transformer.prefill(&ids, &mut cache)?;
         Ok(Self { ids, cache })
+    }
+
+    /// The start two prompts built from the same template share (less a margin), run through
+    /// the model once; `None` when it is shorter than `min_len` tokens. Built from two fixed
+    /// sample prompts, never from the prompts being answered, so a prompt's answer does not
+    /// depend on which other prompts run with it.
+    pub fn shared_by(
+        model: &LoadedModel,
+        a: &[u32],
+        b: &[u32],
+        min_len: usize,
+    ) -> Result<Option<Self>> {
+        let common = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        let len = common.saturating_sub(PREFIX_MARGIN);
+        if len < min_len.max(1) {
+            return Ok(None);
+        }
+        Ok(Some(Self::new(model, a[..len].to_vec())?))
+    }
+
+    /// The chat template's header and `system` prompt, which every single-turn prompt of an
+    /// audit side begins with.
+    pub fn for_chat(model: &LoadedModel, system: Option<&str>) -> Result<Option<Self>> {
+        let a = model.prompt_ids(system, &["Alpha".to_owned()])?;
+        let b = model.prompt_ids(system, &["Zulu".to_owned()])?;
+        // A few tokens of header are cheaper to recompute than to copy a cache for.
+        Self::shared_by(model, &a, &b, 8)
     }
 
     /// The prefix's token ids.

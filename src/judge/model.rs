@@ -25,10 +25,6 @@ use crate::util::hash::hex_sha256;
 
 pub use super::recipe::{MIN_PROBE_MASS, SHIELDGEMMA_POLICIES};
 
-/// Tokens left out at the end of the template's shared start: the last shared tokens may join
-/// the text that follows them differently from one prompt to the next.
-const PREFIX_MARGIN: usize = 4;
-
 /// A shared start shorter than this is not worth a cache.
 const MIN_PREFIX: usize = 32;
 
@@ -188,12 +184,7 @@ impl ModelJudge {
         let policy = self.recipe.policies.first().map_or("", |p| p.1);
         let a = self.prompt_ids(&sample("Alpha"), policy)?;
         let b = self.prompt_ids(&sample("Zulu"), policy)?;
-        let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-        let len = common.saturating_sub(PREFIX_MARGIN);
-        if len < MIN_PREFIX {
-            return Ok(None);
-        }
-        Ok(Some(PromptPrefix::new(&self.model, a[..len].to_vec())?))
+        PromptPrefix::shared_by(&self.model, &a, &b, MIN_PREFIX)
     }
 
     /// The loaded judge model.
