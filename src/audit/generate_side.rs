@@ -112,65 +112,64 @@ pub(super) fn generate_side(
         // The template header and system prompt are the same for every prompt of the side:
         // compute them once and start each prompt from a copy of that cache.
         let prefix = PromptPrefix::for_chat(&loaded, system_opt)?;
-        let result =
-            generate::generate_probed(
-                &loaded,
-                &requests,
-                &settings,
-                None,
-                prefix.as_ref(),
-                cancel,
-                &mut |event| match event {
-                    Event::Token { index, delta } => on_event(JobEvent::Token {
-                        side,
-                        item: todo[index],
-                        delta: delta.to_owned(),
-                    }),
-                    Event::Done(c) => {
-                        if store_error.is_some() {
-                            return;
+        let result = generate::generate_probed(
+            &loaded,
+            &requests,
+            &settings,
+            None,
+            prefix.as_ref(),
+            cancel,
+            &mut |event| match event {
+                Event::Token { index, delta } => on_event(JobEvent::Token {
+                    side,
+                    item: todo[index],
+                    delta: delta.to_owned(),
+                }),
+                Event::Done(c) => {
+                    if store_error.is_some() {
+                        return;
+                    }
+                    let item_index = todo[c.index];
+                    let item = &items[item_index];
+                    let g = StoredGeneration {
+                        key: keys[item_index].clone(),
+                        model: loaded.fingerprint.id.clone(),
+                        system_prompt: system.to_owned(),
+                        text_hash: item.text_hash.clone(),
+                        settings: settings_key.clone(),
+                        sample: item.sample,
+                        answer: c.text.clone(),
+                        finish: c.finish.into(),
+                        prompt_tokens: c.prompt_tokens as u32,
+                        answer_tokens: c.token_ids.len() as u32,
+                        provenance: "generated".into(),
+                    };
+                    match store.put_generation(&g) {
+                        Ok(_) => {
+                            generated += 1;
+                            hit_token_limit += usize::from(c.finish == FinishReason::Length);
+                            tokens += c.token_ids.len();
+                            let secs = started.elapsed().as_secs_f64();
+                            on_event(JobEvent::Progress {
+                                side,
+                                done: reused + generated,
+                                total,
+                                cached: reused,
+                                tokens_per_s: if secs > 0.0 {
+                                    tokens as f64 / secs
+                                } else {
+                                    0.0
+                                },
+                            });
                         }
-                        let item_index = todo[c.index];
-                        let item = &items[item_index];
-                        let g = StoredGeneration {
-                            key: keys[item_index].clone(),
-                            model: loaded.fingerprint.id.clone(),
-                            system_prompt: system.to_owned(),
-                            text_hash: item.text_hash.clone(),
-                            settings: settings_key.clone(),
-                            sample: item.sample,
-                            answer: c.text.clone(),
-                            finish: c.finish.into(),
-                            prompt_tokens: c.prompt_tokens as u32,
-                            answer_tokens: c.token_ids.len() as u32,
-                            provenance: "generated".into(),
-                        };
-                        match store.put_generation(&g) {
-                            Ok(_) => {
-                                generated += 1;
-                                hit_token_limit += usize::from(c.finish == FinishReason::Length);
-                                tokens += c.token_ids.len();
-                                let secs = started.elapsed().as_secs_f64();
-                                on_event(JobEvent::Progress {
-                                    side,
-                                    done: reused + generated,
-                                    total,
-                                    cached: reused,
-                                    tokens_per_s: if secs > 0.0 {
-                                        tokens as f64 / secs
-                                    } else {
-                                        0.0
-                                    },
-                                });
-                            }
-                            Err(e) => {
-                                store_error = Some(e);
-                                cancel.store(true, Ordering::Relaxed);
-                            }
+                        Err(e) => {
+                            store_error = Some(e);
+                            cancel.store(true, Ordering::Relaxed);
                         }
                     }
-                },
-            );
+                }
+            },
+        );
         if let Some(e) = store_error {
             return Err(e);
         }

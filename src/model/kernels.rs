@@ -8,9 +8,11 @@
 //! quantized once per step to `Q8_0` or `Q8_1` (as llama.cpp does), and each 32-element block's
 //! integer dot product runs in AVX2 with `maddubs`, four weight rows per activation load.
 //!
-//! The block types implement candle's [`GgmlType`], so candle's threaded, row-tiled driver
-//! ([`k_quants::matmul`]) does the scheduling: every output element is one call of the same dot
-//! product whatever the number of rows, so results do not depend on the batch size.
+//! The products run as tiles of four weight rows × four activation rows (one when decoding a
+//! single sequence) over candle's CPU workers: each weight block is unpacked once per tile and
+//! each activation block loaded once, which is what makes prompt processing and batched
+//! decoding a GEMM rather than many dot products. A (weight row, activation row) pair goes
+//! through the same operations whatever the tile, so results do not depend on the batch size.
 //!
 //! The arithmetic matches ggml's reference (`ggml_vec_dot_q4_1_q8_1` and friends): integer sums
 //! per block, scaled by the two f16 scales, plus the `min × sum` term for the formats with an
@@ -20,7 +22,7 @@
 // only within the block arrays whose lengths the callers assert.
 #![allow(unsafe_code)]
 
-use candle_core::quantized::k_quants::{self, GgmlType};
+use candle_core::quantized::k_quants::GgmlType;
 use candle_core::quantized::GgmlDType;
 use candle_core::{CpuStorage, Layout, Shape};
 use half::f16;
@@ -84,8 +86,18 @@ fn array<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
     out
 }
 
+/// A stored format's tile kernel: `W` weight rows against `A` activation rows of `nb` blocks.
+trait Tiled: Sized {
+    type Act: GgmlType + Clone;
+    fn tile<const W: usize, const A: usize>(
+        nb: usize,
+        xs: [&[Self]; W],
+        ys: [&[Self::Act]; A],
+    ) -> [[f32; A]; W];
+}
+
 /// A stored encoding read from its GGUF bytes.
-trait StoredBlock: GgmlType {
+trait StoredBlock: GgmlType + Tiled {
     const BYTES: usize;
     fn parse(b: &[u8]) -> Self;
 }
@@ -241,7 +253,34 @@ impl GgmlType for BlockQ8_1 {
 /// Implements [`GgmlType`] for a stored format: `$value(block, j)` gives weight `j` as an
 /// integer, `$offset` whether the block carries a minimum `m`.
 macro_rules! stored_format {
-    ($block:ty, $dtype:expr, $act:ty, $avx1:ident, $avx4:ident, $value:expr, $offset:expr) => {
+    ($block:ty, $dtype:expr, $act:ty, $tile:ident, $value:expr, $offset:expr) => {
+        impl Tiled for $block {
+            type Act = $act;
+
+            fn tile<const W: usize, const A: usize>(
+                nb: usize,
+                xs: [&[Self]; W],
+                ys: [&[$act]; A],
+            ) -> [[f32; A]; W] {
+                assert!(xs.iter().all(|x| x.len() >= nb) && ys.iter().all(|y| y.len() >= nb));
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: the instruction set was detected at run time; every slice holds `nb`
+                // blocks (asserted above).
+                match simd() {
+                    Simd::Vnni => return unsafe { x86::vnni::$tile(nb, xs, ys) },
+                    Simd::Avx2 => return unsafe { x86::avx2::$tile(nb, xs, ys) },
+                    Simd::None => {}
+                }
+                let mut out = [[0f32; A]; W];
+                for (w, x) in xs.iter().enumerate() {
+                    for (a, y) in ys.iter().enumerate() {
+                        out[w][a] = Self::vec_dot_unopt(nb * QK, &x[..nb], &y[..nb]);
+                    }
+                }
+                out
+            }
+        }
+
         impl GgmlType for $block {
             const DTYPE: GgmlDType = $dtype;
             const BLCK_SIZE: usize = QK;
@@ -262,38 +301,7 @@ macro_rules! stored_format {
             fn from_float(_xs: &[f32], _ys: &mut [Self]) {}
 
             fn vec_dot(n: usize, xs: &[Self], ys: &[$act]) -> f32 {
-                #[cfg(target_arch = "x86_64")]
-                if avx2() {
-                    assert!(xs.len() >= n / QK && ys.len() >= n / QK);
-                    // SAFETY: AVX2 and FMA are present; both slices hold n / 32 blocks.
-                    return unsafe { x86::$avx1(n / QK, xs, ys) };
-                }
-                Self::vec_dot_unopt(n, xs, ys)
-            }
-
-            fn vec_dot_4(
-                n: usize,
-                xs0: &[Self],
-                xs1: &[Self],
-                xs2: &[Self],
-                xs3: &[Self],
-                ys: &[$act],
-            ) -> (f32, f32, f32, f32) {
-                #[cfg(target_arch = "x86_64")]
-                if avx2() {
-                    let nb = n / QK;
-                    assert!([xs0.len(), xs1.len(), xs2.len(), xs3.len(), ys.len()]
-                        .iter()
-                        .all(|&l| l >= nb));
-                    // SAFETY: AVX2 and FMA are present; every slice holds n / 32 blocks.
-                    return unsafe { x86::$avx4(nb, [xs0, xs1, xs2, xs3], ys) };
-                }
-                (
-                    Self::vec_dot_unopt(n, xs0, ys),
-                    Self::vec_dot_unopt(n, xs1, ys),
-                    Self::vec_dot_unopt(n, xs2, ys),
-                    Self::vec_dot_unopt(n, xs3, ys),
-                )
+                <Self as Tiled>::tile::<1, 1>(n / QK, [xs], [ys])[0][0]
             }
 
             fn vec_dot_unopt(_n: usize, xs: &[Self], ys: &[$act]) -> f32 {
@@ -333,8 +341,7 @@ stored_format!(
     BlockQ4_1,
     GgmlDType::Q4_1,
     BlockQ8_1,
-    dot_q4_1,
-    dot4_q4_1,
+    tile_q4_1,
     |b: &BlockQ4_1, j| i16::from(nibble(&b.qs, j)),
     |b: &BlockQ4_1| b.m.to_f32()
 );
@@ -342,8 +349,7 @@ stored_format!(
     BlockQ5_0,
     GgmlDType::Q5_0,
     BlockQ8_0,
-    dot_q5_0,
-    dot4_q5_0,
+    tile_q5_0,
     |b: &BlockQ5_0, j| i16::from(nibble(&b.qs, j) | (high_bit(b.qh, j) << 4)) - 16,
     |_b: &BlockQ5_0| 0.0f32
 );
@@ -351,15 +357,42 @@ stored_format!(
     BlockQ5_1,
     GgmlDType::Q5_1,
     BlockQ8_1,
-    dot_q5_1,
-    dot4_q5_1,
+    tile_q5_1,
     |b: &BlockQ5_1, j| i16::from(nibble(&b.qs, j) | (high_bit(b.qh, j) << 4)),
     |b: &BlockQ5_1| b.m.to_f32()
 );
 
+/// The widest integer dot-product instructions this CPU has.
 #[cfg(target_arch = "x86_64")]
-fn avx2() -> bool {
-    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Simd {
+    /// Scalar code only.
+    None,
+    /// AVX2 and FMA.
+    Avx2,
+    /// AVX2 plus AVX-512 VNNI on 256-bit registers.
+    Vnni,
+}
+
+#[cfg(target_arch = "x86_64")]
+fn simd() -> Simd {
+    static LEVEL: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        use std::is_x86_feature_detected as has;
+        let avx2 = has!("avx2") && has!("fma");
+        if std::env::var_os("ALIGNDIFF_NO_VNNI").is_none()
+            && avx2
+            && has!("avx512f")
+            && has!("avx512vnni")
+            && has!("avx512vl")
+        {
+            Simd::Vnni
+        } else if avx2 {
+            Simd::Avx2
+        } else {
+            Simd::None
+        }
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -451,77 +484,219 @@ mod x86 {
         _mm256_or_si256(nibbles(&x.qs), high)
     }
 
-    /// One and four rows of each format: `$bytes` unpacks a block, `$dot` multiplies it with the
-    /// activation bytes, `$min` adds the offset term.
-    macro_rules! kernels {
-        ($one:ident, $four:ident, $block:ty, $act:ty, $bytes:ident, $dot:ident, $min:expr) => {
-            #[target_feature(enable = "avx2,fma")]
-            pub(super) unsafe fn $one(nb: usize, xs: &[$block], ys: &[$act]) -> f32 {
-                let mut acc = _mm256_setzero_ps();
-                let mut mins = 0f32;
-                for (x, y) in xs[..nb].iter().zip(&ys[..nb]) {
-                    let d = _mm256_set1_ps(x.d.to_f32() * y.d.to_f32());
-                    acc = _mm256_fmadd_ps(d, $dot($bytes(x), load(&y.qs)), acc);
-                    mins += $min(x, y);
-                }
-                hsum(acc) + mins
-            }
+    /// The same with AVX-512 VNNI's fused multiply-add of byte pairs (`vpdpbusd`), as llama.cpp
+    /// uses where the CPU has it.
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512vnni,avx512vl")]
+    unsafe fn dot_u8_i8_vnni(x: __m256i, y: __m256i) -> __m256 {
+        _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), x, y))
+    }
 
-            #[target_feature(enable = "avx2,fma")]
-            pub(super) unsafe fn $four(
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512vnni,avx512vl")]
+    unsafe fn dot_i8_i8_vnni(x: __m256i, y: __m256i) -> __m256 {
+        dot_u8_i8_vnni(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x))
+    }
+
+    /// A tile of each format, for one instruction set: `W` weight rows against `A` activation
+    /// rows, every weight block unpacked once and every activation block loaded once per tile.
+    /// `$bytes` unpacks a block, `$dot` multiplies it with the activation bytes, `$min` adds
+    /// the offset term. Each (weight row, activation row) pair goes through the same operations
+    /// in the same order whatever `W` and `A` are, so its result is bit-identical in every
+    /// tile shape, which keeps answers independent of the batch size.
+    macro_rules! kernels {
+        ($features:literal, $tile:ident, $block:ty, $act:ty, $bytes:ident, $dot:ident, $min:expr) => {
+            #[target_feature(enable = $features)]
+            pub(in super::super) unsafe fn $tile<const W: usize, const A: usize>(
                 nb: usize,
-                xs: [&[$block]; 4],
-                ys: &[$act],
-            ) -> (f32, f32, f32, f32) {
-                let mut acc = [_mm256_setzero_ps(); 4];
-                let mut mins = [0f32; 4];
-                for (i, y) in ys[..nb].iter().enumerate() {
-                    let qy = load(&y.qs);
-                    let dy = y.d.to_f32();
-                    for r in 0..4 {
-                        let x = &xs[r][i];
-                        let d = _mm256_set1_ps(x.d.to_f32() * dy);
-                        acc[r] = _mm256_fmadd_ps(d, $dot($bytes(x), qy), acc[r]);
-                        mins[r] += $min(x, y);
+                xs: [&[$block]; W],
+                ys: [&[$act]; A],
+            ) -> [[f32; A]; W] {
+                let xs = xs.map(|x| &x[..nb]);
+                let ys = ys.map(|y| &y[..nb]);
+                let mut acc = [[_mm256_setzero_ps(); A]; W];
+                let mut mins = [[0f32; A]; W];
+                for i in 0..nb {
+                    let mut qy = [_mm256_setzero_si256(); A];
+                    let mut dy = [0f32; A];
+                    for a in 0..A {
+                        qy[a] = load(&ys[a][i].qs);
+                        dy[a] = ys[a][i].d.to_f32();
+                    }
+                    for w in 0..W {
+                        let x = &xs[w][i];
+                        let qx = $bytes(x);
+                        let dx = x.d.to_f32();
+                        for a in 0..A {
+                            let d = _mm256_set1_ps(dx * dy[a]);
+                            acc[w][a] = _mm256_fmadd_ps(d, $dot(qx, qy[a]), acc[w][a]);
+                            mins[w][a] += $min(x, &ys[a][i]);
+                        }
                     }
                 }
-                (
-                    hsum(acc[0]) + mins[0],
-                    hsum(acc[1]) + mins[1],
-                    hsum(acc[2]) + mins[2],
-                    hsum(acc[3]) + mins[3],
-                )
+                let mut out = [[0f32; A]; W];
+                for w in 0..W {
+                    for a in 0..A {
+                        out[w][a] = hsum(acc[w][a]) + mins[w][a];
+                    }
+                }
+                out
             }
         };
     }
 
-    kernels!(
-        dot_q4_1,
-        dot4_q4_1,
-        BlockQ4_1,
-        BlockQ8_1,
-        q4_1,
-        dot_u8_i8,
-        |x: &BlockQ4_1, y: &BlockQ8_1| x.m.to_f32() * y.s.to_f32()
-    );
-    kernels!(
-        dot_q5_0,
-        dot4_q5_0,
-        BlockQ5_0,
-        BlockQ8_0,
-        q5_0,
-        dot_i8_i8,
-        |_x: &BlockQ5_0, _y: &BlockQ8_0| 0.0f32
-    );
-    kernels!(
-        dot_q5_1,
-        dot4_q5_1,
-        BlockQ5_1,
-        BlockQ8_1,
-        q5_1,
-        dot_u8_i8,
-        |x: &BlockQ5_1, y: &BlockQ8_1| x.m.to_f32() * y.s.to_f32()
-    );
+    /// The three formats' kernels for one instruction set.
+    macro_rules! all_formats {
+        ($features:literal, $unsigned:ident, $signed:ident) => {
+            use super::*;
+            kernels!(
+                $features,
+                tile_q4_1,
+                BlockQ4_1,
+                BlockQ8_1,
+                q4_1,
+                $unsigned,
+                |x: &BlockQ4_1, y: &BlockQ8_1| x.m.to_f32() * y.s.to_f32()
+            );
+            kernels!(
+                $features,
+                tile_q5_0,
+                BlockQ5_0,
+                BlockQ8_0,
+                q5_0,
+                $signed,
+                |_x: &BlockQ5_0, _y: &BlockQ8_0| 0.0f32
+            );
+            kernels!(
+                $features,
+                tile_q5_1,
+                BlockQ5_1,
+                BlockQ8_1,
+                q5_1,
+                $unsigned,
+                |x: &BlockQ5_1, y: &BlockQ8_1| x.m.to_f32() * y.s.to_f32()
+            );
+        };
+    }
+
+    /// AVX2 and FMA (x86-64-v3).
+    pub(super) mod avx2 {
+        all_formats!("avx2,fma", dot_u8_i8, dot_i8_i8);
+    }
+
+    /// AVX2 with AVX-512 VNNI.
+    pub(super) mod vnni {
+        all_formats!(
+            "avx2,fma,avx512f,avx512vnni,avx512vl",
+            dot_u8_i8_vnni,
+            dot_i8_i8_vnni
+        );
+    }
+}
+
+/// Activation rows per tile of the batched product, and tiles per chunk of rows that stay in
+/// the L1/L2 cache while every weight row passes over them.
+const ACT_TILE: usize = 4;
+const TILES_PER_CHUNK: usize = 16;
+
+/// The output of a product, written by several workers at disjoint (row, column) places.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: every (row, column) of the output is written by exactly one work item.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// Write `v` at element `i`.
+    ///
+    /// SAFETY: `i` is within the output, and no other thread writes element `i`.
+    unsafe fn write(self, i: usize, v: f32) {
+        unsafe { *self.0.add(i) = v };
+    }
+}
+
+/// `out[m × n] = x[m × k] · Wᵀ` over candle's CPU workers. Activations are quantized once; the
+/// work items are tiles of four weight rows × [`ACT_TILE`] activation rows (a single row when
+/// decoding one sequence), chunked so a group of activation rows stays cached while the weights
+/// stream past. Short tiles are padded by repeating their last row, which leaves every real
+/// pair's arithmetic unchanged.
+fn gemm<T: StoredBlock>(w: &[T], n: usize, k: usize, x: &[f32], m: usize, out: &mut [f32]) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let nb = k / QK;
+    let pool = candle_core::utils::barrier_pool();
+    let mut act = vec![T::Act::zeros(); m * nb];
+    if m == 1 {
+        T::Act::from_float(x, &mut act);
+    } else {
+        let rows: Vec<std::sync::Mutex<&mut [T::Act]>> =
+            act.chunks_mut(nb).map(std::sync::Mutex::new).collect();
+        pool.execute_chunked(m, |range| {
+            for r in range {
+                if let Ok(mut row) = rows[r].lock() {
+                    T::Act::from_float(&x[r * k..(r + 1) * k], &mut row);
+                }
+            }
+        });
+    }
+    let act = &act;
+    let weight = |row: usize| &w[row.min(n - 1) * nb..(row.min(n - 1) + 1) * nb];
+    let activation = |row: usize| &act[row.min(m - 1) * nb..(row.min(m - 1) + 1) * nb];
+    let dst = OutPtr(out.as_mut_ptr());
+    let quads = n.div_ceil(4);
+    let write = move |row: usize, col: usize, v: f32| {
+        if row < m && col < n {
+            // SAFETY: in bounds (out.len() == m * n, checked by the caller) and written by
+            // exactly one work item.
+            unsafe { dst.write(row * n + col, v) };
+        }
+    };
+    if m == 1 {
+        pool.execute_chunked(quads, |range| {
+            for q in range {
+                let c = q * 4;
+                let r = T::tile::<4, 1>(
+                    nb,
+                    [weight(c), weight(c + 1), weight(c + 2), weight(c + 3)],
+                    [activation(0)],
+                );
+                for (i, v) in r.iter().enumerate() {
+                    write(0, c + i, v[0]);
+                }
+            }
+        });
+        return;
+    }
+    let tiles = m.div_ceil(ACT_TILE);
+    let chunks = tiles.div_ceil(TILES_PER_CHUNK);
+    // Items ordered chunk, then weight quad, then tile within the chunk.
+    pool.execute_chunked(chunks * quads * TILES_PER_CHUNK, |range| {
+        for item in range {
+            let chunk = item / (quads * TILES_PER_CHUNK);
+            let q = (item / TILES_PER_CHUNK) % quads;
+            let t = chunk * TILES_PER_CHUNK + item % TILES_PER_CHUNK;
+            if t >= tiles {
+                continue;
+            }
+            let (c, a) = (q * 4, t * ACT_TILE);
+            let r = T::tile::<4, ACT_TILE>(
+                nb,
+                [weight(c), weight(c + 1), weight(c + 2), weight(c + 3)],
+                [
+                    activation(a),
+                    activation(a + 1),
+                    activation(a + 2),
+                    activation(a + 3),
+                ],
+            );
+            for (i, row) in r.iter().enumerate() {
+                for (j, v) in row.iter().enumerate() {
+                    write(a + j, c + i, *v);
+                }
+            }
+        }
+    });
 }
 
 /// The blocks of one weight matrix, in one of the formats handled here.
@@ -589,11 +764,19 @@ impl StoredMatrix {
 
     /// `x · Wᵀ` for `m` rows of `cols` activations, into `m × rows` outputs.
     pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) -> Result<()> {
-        let dims = (m, self.cols, self.rows);
+        if x.len() != m * self.cols || out.len() != m * self.rows {
+            return Err(Error::Invalid(format!(
+                "matmul of {m} rows: {} inputs and {} outputs for a {}×{} weight",
+                x.len(),
+                out.len(),
+                self.rows,
+                self.cols
+            )));
+        }
         match &self.blocks {
-            Blocks::Q4_1(b) => k_quants::matmul(dims, x, b, out)?,
-            Blocks::Q5_0(b) => k_quants::matmul(dims, x, b, out)?,
-            Blocks::Q5_1(b) => k_quants::matmul(dims, x, b, out)?,
+            Blocks::Q4_1(b) => gemm(b, self.rows, self.cols, x, m, out),
+            Blocks::Q5_0(b) => gemm(b, self.rows, self.cols, x, m, out),
+            Blocks::Q5_1(b) => gemm(b, self.rows, self.cols, x, m, out),
         }
         Ok(())
     }
@@ -785,29 +968,52 @@ mod tests {
         }
     }
 
+    /// Every instruction set this CPU has (not only the one picked at run time) against the
+    /// scalar formula, for every format.
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn vectorised_and_scalar_dot_products_agree() {
-        if !avx2() {
-            return;
-        }
+        use std::is_x86_feature_detected as has;
+        let avx2 = has!("avx2") && has!("fma");
+        let vnni = avx2 && has!("avx512f") && has!("avx512vnni") && has!("avx512vl");
         let cols = 512;
-        let (_, ours) = stored(GgmlDType::Q5_0, 4, cols);
-        let mut act = vec![BlockQ8_0::zeros(); cols / QK];
-        BlockQ8_0::from_float(&values(cols, 5), &mut act);
-        let Blocks::Q5_0(b) = &ours.blocks else {
-            unreachable!()
-        };
         let nb = cols / QK;
-        for r in 0..4 {
-            let row = &b[r * nb..(r + 1) * nb];
-            let fast = BlockQ5_0::vec_dot(cols, row, &act);
-            let slow = BlockQ5_0::vec_dot_unopt(cols, row, &act);
-            assert!(
-                (fast - slow).abs() <= 1e-3 * slow.abs().max(1.0),
-                "{fast} {slow}"
-            );
+        let close = |fast: f32, slow: f32| (fast - slow).abs() <= 1e-4 * slow.abs().max(1.0);
+        macro_rules! check {
+            ($variant:ident, $block:ty, $tile:ident) => {{
+                let (_, ours) = stored(GgmlDType::$variant, 4, cols);
+                let Blocks::$variant(b) = &ours.blocks else {
+                    unreachable!()
+                };
+                let mut act = vec![<$block as Tiled>::Act::zeros(); nb];
+                <$block as Tiled>::Act::from_float(&values(cols, 5), &mut act);
+                let rows = [&b[..nb], &b[nb..2 * nb], &b[2 * nb..3 * nb], &b[3 * nb..]];
+                for (r, row) in rows.iter().enumerate() {
+                    let slow = <$block>::vec_dot_unopt(cols, row, &act);
+                    if avx2 {
+                        // SAFETY: AVX2 and FMA were detected.
+                        let fast = unsafe { x86::avx2::$tile(nb, rows, [&act[..]]) }[r][0];
+                        assert!(
+                            close(fast, slow),
+                            "AVX2 {:?} {fast} {slow}",
+                            GgmlDType::$variant
+                        );
+                    }
+                    if vnni {
+                        // SAFETY: AVX-512 VNNI and VL were detected.
+                        let fast = unsafe { x86::vnni::$tile(nb, rows, [&act[..]]) }[r][0];
+                        assert!(
+                            close(fast, slow),
+                            "VNNI {:?} {fast} {slow}",
+                            GgmlDType::$variant
+                        );
+                    }
+                }
+            }};
         }
+        check!(Q4_1, BlockQ4_1, tile_q4_1);
+        check!(Q5_0, BlockQ5_0, tile_q5_0);
+        check!(Q5_1, BlockQ5_1, tile_q5_1);
     }
 
     #[test]

@@ -524,7 +524,6 @@ impl Transformer {
             let k = k.flatten_all()?.to_vec1::<f32>()?;
             let v = v.flatten_all()?.to_vec1::<f32>()?;
             let q_width = cfg.heads * cfg.head_dim;
-            let mut attn = vec![0f32; b * q_width];
             for (s, cache) in caches.iter_mut().enumerate() {
                 let layer = &mut cache.layers[i];
                 layer
@@ -533,16 +532,38 @@ impl Transformer {
                 layer
                     .v
                     .extend_from_slice(&v[s * kv_width..(s + 1) * kv_width]);
-                attend_one(
-                    &q[s * q_width..(s + 1) * q_width],
-                    layer,
-                    cfg.heads,
-                    cfg.kv_heads,
-                    cfg.head_dim,
-                    cfg.layer_window(i),
+            }
+            // Every (sequence, head) pair attends on its own, spread over candle's CPU workers;
+            // each pair's arithmetic is the same whichever worker runs it.
+            let mut attn = vec![0f32; b * q_width];
+            {
+                let layers: Vec<&LayerCache> = caches.iter().map(|c| &c.layers[i]).collect();
+                let outputs: Vec<std::sync::Mutex<&mut [f32]>> = attn
+                    .chunks_mut(cfg.head_dim)
+                    .map(std::sync::Mutex::new)
+                    .collect();
+                let shape = HeadShape {
+                    heads: cfg.heads,
+                    kv_heads: cfg.kv_heads,
+                    head_dim: cfg.head_dim,
+                    window: cfg.layer_window(i),
                     scale,
-                    &mut attn[s * q_width..(s + 1) * q_width],
-                );
+                };
+                let q = &q;
+                let run = |items: std::ops::Range<usize>| {
+                    for item in items {
+                        let (s, h) = (item / cfg.heads, item % cfg.heads);
+                        let qh = &q[s * q_width + h * cfg.head_dim..][..cfg.head_dim];
+                        if let Ok(mut out) = outputs[item].lock() {
+                            attend_head(qh, layers[s], h, &shape, &mut out);
+                        }
+                    }
+                };
+                if self.device.is_cpu() && b * cfg.heads > 1 {
+                    candle_core::utils::barrier_pool().execute_chunked(b * cfg.heads, run);
+                } else {
+                    run(0..b * cfg.heads);
+                }
             }
             let attn = Tensor::from_vec(attn, (b, q_width), &self.device)?;
             x = self.finish_block(block, &residual, &attn)?;
@@ -573,48 +594,51 @@ fn causal_mask(t: usize, past: usize, window: Option<usize>, device: &Device) ->
     Ok(Tensor::from_vec(mask, (t, width), device)?)
 }
 
-/// Attention of one new query position over a sequence's cached keys/values, in a fixed order.
-#[allow(clippy::too_many_arguments)]
-fn attend_one(
-    q: &[f32],
-    layer: &LayerCache,
+/// The attention geometry of one layer.
+#[derive(Clone, Copy)]
+struct HeadShape {
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
     window: Option<usize>,
     scale: f32,
-    out: &mut [f32],
-) {
+}
+
+/// Attention of one head at one new query position over a sequence's cached keys/values, in a
+/// fixed order.
+fn attend_head(qh: &[f32], layer: &LayerCache, h: usize, shape: &HeadShape, out: &mut [f32]) {
+    let HeadShape {
+        heads,
+        kv_heads,
+        head_dim,
+        window,
+        scale,
+    } = *shape;
     let kv_width = kv_heads * head_dim;
     let len = layer.k.len() / kv_width;
     let start = window.map_or(0, |w| len.saturating_sub(w));
-    let group = heads / kv_heads;
+    let g = h / (heads / kv_heads);
     let mut scores = vec![0f32; len - start];
-    for h in 0..heads {
-        let g = h / group;
-        let qh = &q[h * head_dim..(h + 1) * head_dim];
-        let mut max = f32::NEG_INFINITY;
-        for (j, score) in scores.iter_mut().enumerate() {
-            let pos = start + j;
-            let kh = &layer.k[pos * kv_width + g * head_dim..pos * kv_width + (g + 1) * head_dim];
-            *score = dot(qh, kh) * scale;
-            max = max.max(*score);
-        }
-        let mut sum = 0f32;
-        for score in &mut scores {
-            *score = (*score - max).exp();
-            sum += *score;
-        }
-        let inv = 1.0 / sum;
-        let oh = &mut out[h * head_dim..(h + 1) * head_dim];
-        oh.fill(0.0);
-        for (j, p) in scores.iter().enumerate() {
-            let pos = start + j;
-            let vh = &layer.v[pos * kv_width + g * head_dim..pos * kv_width + (g + 1) * head_dim];
-            let w = p * inv;
-            for (o, v) in oh.iter_mut().zip(vh) {
-                *o += w * v;
-            }
+    let mut max = f32::NEG_INFINITY;
+    for (j, score) in scores.iter_mut().enumerate() {
+        let pos = start + j;
+        let kh = &layer.k[pos * kv_width + g * head_dim..pos * kv_width + (g + 1) * head_dim];
+        *score = dot(qh, kh) * scale;
+        max = max.max(*score);
+    }
+    let mut sum = 0f32;
+    for score in &mut scores {
+        *score = (*score - max).exp();
+        sum += *score;
+    }
+    let inv = 1.0 / sum;
+    out.fill(0.0);
+    for (j, p) in scores.iter().enumerate() {
+        let pos = start + j;
+        let vh = &layer.v[pos * kv_width + g * head_dim..pos * kv_width + (g + 1) * head_dim];
+        let w = p * inv;
+        for (o, v) in out.iter_mut().zip(vh) {
+            *o += w * v;
         }
     }
 }
