@@ -86,14 +86,20 @@ fn array<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
     out
 }
 
-/// A stored format's tile kernel: `W` weight rows against `A` activation rows of `nb` blocks.
-trait Tiled: Sized {
+/// A stored format's tile kernel: `W` weight rows, interleaved block by block (block `i` of row
+/// `w` at `xs[i * W + w]`), against `A` activation rows of `nb` blocks.
+trait Tiled: Sized + Clone {
     type Act: GgmlType + Clone;
     fn tile<const W: usize, const A: usize>(
         nb: usize,
-        xs: [&[Self]; W],
+        xs: &[Self],
         ys: [&[Self::Act]; A],
     ) -> [[f32; A]; W];
+}
+
+/// Row `w` of `W` rows interleaved block by block.
+fn deinterleave<T: Clone>(xs: &[T], nb: usize, stride: usize, w: usize) -> Vec<T> {
+    (0..nb).map(|i| xs[i * stride + w].clone()).collect()
 }
 
 /// A stored encoding read from its GGUF bytes.
@@ -259,10 +265,10 @@ macro_rules! stored_format {
 
             fn tile<const W: usize, const A: usize>(
                 nb: usize,
-                xs: [&[Self]; W],
+                xs: &[Self],
                 ys: [&[$act]; A],
             ) -> [[f32; A]; W] {
-                assert!(xs.iter().all(|x| x.len() >= nb) && ys.iter().all(|y| y.len() >= nb));
+                assert!(xs.len() >= nb * W && ys.iter().all(|y| y.len() >= nb));
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: the instruction set was detected at run time; every slice holds `nb`
                 // blocks (asserted above).
@@ -272,9 +278,10 @@ macro_rules! stored_format {
                     Simd::None => {}
                 }
                 let mut out = [[0f32; A]; W];
-                for (w, x) in xs.iter().enumerate() {
+                for (w, row) in out.iter_mut().enumerate() {
+                    let x = deinterleave(xs, nb, W, w);
                     for (a, y) in ys.iter().enumerate() {
-                        out[w][a] = Self::vec_dot_unopt(nb * QK, &x[..nb], &y[..nb]);
+                        row[a] = Self::vec_dot_unopt(nb * QK, &x, &y[..nb]);
                     }
                 }
                 out
@@ -301,7 +308,7 @@ macro_rules! stored_format {
             fn from_float(_xs: &[f32], _ys: &mut [Self]) {}
 
             fn vec_dot(n: usize, xs: &[Self], ys: &[$act]) -> f32 {
-                <Self as Tiled>::tile::<1, 1>(n / QK, [xs], [ys])[0][0]
+                <Self as Tiled>::tile::<1, 1>(n / QK, xs, [ys])[0][0]
             }
 
             fn vec_dot_unopt(_n: usize, xs: &[Self], ys: &[$act]) -> f32 {
@@ -509,10 +516,10 @@ mod x86 {
             #[target_feature(enable = $features)]
             pub(in super::super) unsafe fn $tile<const W: usize, const A: usize>(
                 nb: usize,
-                xs: [&[$block]; W],
+                xs: &[$block],
                 ys: [&[$act]; A],
             ) -> [[f32; A]; W] {
-                let xs = xs.map(|x| &x[..nb]);
+                let xs = &xs[..nb * W];
                 let ys = ys.map(|y| &y[..nb]);
                 let mut acc = [[_mm256_setzero_ps(); A]; W];
                 let mut mins = [[0f32; A]; W];
@@ -524,7 +531,7 @@ mod x86 {
                         dy[a] = ys[a][i].d.to_f32();
                     }
                     for w in 0..W {
-                        let x = &xs[w][i];
+                        let x = &xs[i * W + w];
                         let qx = $bytes(x);
                         let dx = x.d.to_f32();
                         for a in 0..A {
@@ -641,10 +648,10 @@ fn gemm<T: StoredBlock>(w: &[T], n: usize, k: usize, x: &[f32], m: usize, out: &
         });
     }
     let act = &act;
-    let weight = |row: usize| &w[row.min(n - 1) * nb..(row.min(n - 1) + 1) * nb];
+    let group = |q: usize| &w[q * QUAD * nb..(q + 1) * QUAD * nb];
     let activation = |row: usize| &act[row.min(m - 1) * nb..(row.min(m - 1) + 1) * nb];
     let dst = OutPtr(out.as_mut_ptr());
-    let quads = n.div_ceil(4);
+    let quads = n.div_ceil(QUAD);
     let write = move |row: usize, col: usize, v: f32| {
         if row < m && col < n {
             // SAFETY: in bounds (out.len() == m * n, checked by the caller) and written by
@@ -655,12 +662,8 @@ fn gemm<T: StoredBlock>(w: &[T], n: usize, k: usize, x: &[f32], m: usize, out: &
     if m == 1 {
         pool.execute_chunked(quads, |range| {
             for q in range {
-                let c = q * 4;
-                let r = T::tile::<4, 1>(
-                    nb,
-                    [weight(c), weight(c + 1), weight(c + 2), weight(c + 3)],
-                    [activation(0)],
-                );
+                let c = q * QUAD;
+                let r = T::tile::<QUAD, 1>(nb, group(q), [activation(0)]);
                 for (i, v) in r.iter().enumerate() {
                     write(0, c + i, v[0]);
                 }
@@ -679,10 +682,10 @@ fn gemm<T: StoredBlock>(w: &[T], n: usize, k: usize, x: &[f32], m: usize, out: &
             if t >= tiles {
                 continue;
             }
-            let (c, a) = (q * 4, t * ACT_TILE);
-            let r = T::tile::<4, ACT_TILE>(
+            let (c, a) = (q * QUAD, t * ACT_TILE);
+            let r = T::tile::<QUAD, ACT_TILE>(
                 nb,
-                [weight(c), weight(c + 1), weight(c + 2), weight(c + 3)],
+                group(q),
                 [
                     activation(a),
                     activation(a + 1),
@@ -715,8 +718,25 @@ pub struct StoredMatrix {
     blocks: Blocks,
 }
 
-fn parse_all<T: StoredBlock>(bytes: &[u8]) -> Vec<T> {
-    bytes.chunks_exact(T::BYTES).map(T::parse).collect()
+/// Weight rows per group in the stored layout.
+const QUAD: usize = 4;
+
+/// The blocks of `rows` rows regrouped four rows at a time, block by block (block `i` of row
+/// `4q + r` at `(q·nb + i)·4 + r`), so a tile reads its four rows as one sequential stream. A
+/// last, short group repeats its last row. The values are the file's, byte for byte.
+fn parse_grouped<T: StoredBlock>(bytes: &[u8], rows: usize, nb: usize) -> Vec<T> {
+    let quads = rows.div_ceil(QUAD);
+    let mut out = Vec::with_capacity(quads * QUAD * nb);
+    for q in 0..quads {
+        for i in 0..nb {
+            for r in 0..QUAD {
+                let row = (q * QUAD + r).min(rows - 1);
+                let at = (row * nb + i) * T::BYTES;
+                out.push(T::parse(&bytes[at..at + T::BYTES]));
+            }
+        }
+    }
+    out
 }
 
 impl StoredMatrix {
@@ -745,10 +765,14 @@ impl StoredMatrix {
                 bytes.len()
             )));
         }
+        if rows == 0 {
+            return Err(Error::Invalid(format!("{dtype:?} weight with no rows")));
+        }
+        let nb = cols / QK;
         let blocks = match dtype {
-            GgmlDType::Q4_1 => Blocks::Q4_1(parse_all(bytes)),
-            GgmlDType::Q5_0 => Blocks::Q5_0(parse_all(bytes)),
-            _ => Blocks::Q5_1(parse_all(bytes)),
+            GgmlDType::Q4_1 => Blocks::Q4_1(parse_grouped(bytes, rows, nb)),
+            GgmlDType::Q5_0 => Blocks::Q5_0(parse_grouped(bytes, rows, nb)),
+            _ => Blocks::Q5_1(parse_grouped(bytes, rows, nb)),
         };
         Ok(Self { rows, cols, blocks })
     }
@@ -783,13 +807,20 @@ impl StoredMatrix {
 
     /// The weights as f32, row-major (for tests and the weight diff).
     pub fn dequantize(&self) -> Vec<f32> {
-        let mut out = vec![0f32; self.rows * self.cols];
-        match &self.blocks {
-            Blocks::Q4_1(b) => BlockQ4_1::to_float(b, &mut out),
-            Blocks::Q5_0(b) => BlockQ5_0::to_float(b, &mut out),
-            Blocks::Q5_1(b) => BlockQ5_1::to_float(b, &mut out),
+        fn rows<T: StoredBlock>(b: &[T], rows: usize, cols: usize) -> Vec<f32> {
+            let nb = cols / QK;
+            let mut out = vec![0f32; rows * cols];
+            for (row, dst) in out.chunks_exact_mut(cols).enumerate() {
+                let group = &b[(row / QUAD) * QUAD * nb..];
+                T::to_float(&deinterleave(group, nb, QUAD, row % QUAD), dst);
+            }
+            out
         }
-        out
+        match &self.blocks {
+            Blocks::Q4_1(b) => rows(b, self.rows, self.cols),
+            Blocks::Q5_0(b) => rows(b, self.rows, self.cols),
+            Blocks::Q5_1(b) => rows(b, self.rows, self.cols),
+        }
     }
 }
 
@@ -927,6 +958,11 @@ mod tests {
         }
     }
 
+    /// Row `c`'s blocks out of the grouped layout.
+    fn row_of<T: Clone>(b: &[T], nb: usize, c: usize) -> Vec<T> {
+        deinterleave(&b[(c / QUAD) * QUAD * nb..], nb, QUAD, c % QUAD)
+    }
+
     /// Row `c` of the weights against one activation row, by the scalar reference.
     fn scalar_dot(w: &StoredMatrix, c: usize, x: &[f32]) -> f32 {
         let nb = w.cols / QK;
@@ -934,17 +970,17 @@ mod tests {
             Blocks::Q4_1(b) => {
                 let mut act = vec![BlockQ8_1::zeros(); nb];
                 BlockQ8_1::from_float(x, &mut act);
-                BlockQ4_1::vec_dot_unopt(w.cols, &b[c * nb..(c + 1) * nb], &act)
+                BlockQ4_1::vec_dot_unopt(w.cols, &row_of(b, nb, c), &act)
             }
             Blocks::Q5_0(b) => {
                 let mut act = vec![BlockQ8_0::zeros(); nb];
                 BlockQ8_0::from_float(x, &mut act);
-                BlockQ5_0::vec_dot_unopt(w.cols, &b[c * nb..(c + 1) * nb], &act)
+                BlockQ5_0::vec_dot_unopt(w.cols, &row_of(b, nb, c), &act)
             }
             Blocks::Q5_1(b) => {
                 let mut act = vec![BlockQ8_1::zeros(); nb];
                 BlockQ8_1::from_float(x, &mut act);
-                BlockQ5_1::vec_dot_unopt(w.cols, &b[c * nb..(c + 1) * nb], &act)
+                BlockQ5_1::vec_dot_unopt(w.cols, &row_of(b, nb, c), &act)
             }
         }
     }
@@ -987,12 +1023,12 @@ mod tests {
                 };
                 let mut act = vec![<$block as Tiled>::Act::zeros(); nb];
                 <$block as Tiled>::Act::from_float(&values(cols, 5), &mut act);
-                let rows = [&b[..nb], &b[nb..2 * nb], &b[2 * nb..3 * nb], &b[3 * nb..]];
-                for (r, row) in rows.iter().enumerate() {
-                    let slow = <$block>::vec_dot_unopt(cols, row, &act);
+                for r in 0..QUAD {
+                    let row = deinterleave(b, nb, QUAD, r);
+                    let slow = <$block>::vec_dot_unopt(cols, &row, &act);
                     if avx2 {
                         // SAFETY: AVX2 and FMA were detected.
-                        let fast = unsafe { x86::avx2::$tile(nb, rows, [&act[..]]) }[r][0];
+                        let fast = unsafe { x86::avx2::$tile::<QUAD, 1>(nb, b, [&act[..]]) }[r][0];
                         assert!(
                             close(fast, slow),
                             "AVX2 {:?} {fast} {slow}",
@@ -1001,7 +1037,7 @@ mod tests {
                     }
                     if vnni {
                         // SAFETY: AVX-512 VNNI and VL were detected.
-                        let fast = unsafe { x86::vnni::$tile(nb, rows, [&act[..]]) }[r][0];
+                        let fast = unsafe { x86::vnni::$tile::<QUAD, 1>(nb, b, [&act[..]]) }[r][0];
                         assert!(
                             close(fast, slow),
                             "VNNI {:?} {fast} {slow}",
