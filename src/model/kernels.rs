@@ -258,8 +258,10 @@ impl GgmlType for BlockQ8_1 {
 
 /// Implements [`GgmlType`] for a stored format: `$value(block, j)` gives weight `j` as an
 /// integer, `$offset` whether the block carries a minimum `m`.
-macro_rules! stored_format {
-    ($block:ty, $dtype:expr, $act:ty, $tile:ident, $value:expr, $offset:expr) => {
+/// Implements [`Tiled`] for a stored format with the x86 kernels named `$tile`, falling back to
+/// the scalar formula.
+macro_rules! tiled {
+    ($block:ty, $act:ty, $tile:ident) => {
         impl Tiled for $block {
             type Act = $act;
 
@@ -287,6 +289,14 @@ macro_rules! stored_format {
                 out
             }
         }
+    };
+}
+
+/// Implements [`Tiled`] and [`GgmlType`] for a stored format: `$value(block, j)` gives weight `j`
+/// as an integer, `$offset` the block's minimum `m` (0 for formats without one).
+macro_rules! stored_format {
+    ($block:ty, $dtype:expr, $act:ty, $tile:ident, $value:expr, $offset:expr) => {
+        tiled!($block, $act, $tile);
 
         impl GgmlType for $block {
             const DTYPE: GgmlDType = $dtype;
@@ -342,6 +352,24 @@ impl ActSum for BlockQ8_1 {
 }
 fn act_sum<A: ActSum>(a: &A) -> f32 {
     a.sum()
+}
+
+// Q8_0 weights against Q8_0 activations (the tied embeddings and output layers of the demo
+// models): candle's own kernel is vectorised but computes one row pair at a time.
+tiled!(BlockQ8_0, BlockQ8_0, tile_q8_0);
+
+impl StoredBlock for BlockQ8_0 {
+    const BYTES: usize = 34;
+    fn parse(b: &[u8]) -> Self {
+        let mut qs = [0i8; 32];
+        for (q, &byte) in qs.iter_mut().zip(&b[2..34]) {
+            *q = byte as i8;
+        }
+        Self {
+            d: f16_at(b, 0),
+            qs,
+        }
+    }
 }
 
 stored_format!(
@@ -445,19 +473,63 @@ mod x86 {
         _mm256_loadu_si256(qs.as_ptr().cast())
     }
 
-    /// Eight i32 sums of unsigned × signed byte products.
+    /// Eight i32 sums of unsigned × signed byte products, each over four consecutive bytes.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn dot_u8_i8(x: __m256i, y: __m256i) -> __m256 {
-        let pairs = _mm256_maddubs_epi16(x, y);
-        _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+    unsafe fn sums_u8_i8(x: __m256i, y: __m256i) -> __m256i {
+        _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1))
     }
 
-    /// The same for signed × signed, moving the sign onto `y`.
+    /// The same with AVX-512 VNNI's fused multiply-add of byte groups (`vpdpbusd`), as
+    /// llama.cpp uses where the CPU has it; `from` is added to the sums.
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512vnni,avx512vl")]
+    unsafe fn sums_u8_i8_vnni(from: __m256i, x: __m256i, y: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(from, x, y)
+    }
+
+    /// `−16 × Σy` over each group of four activation bytes: what turns a product with the
+    /// unsigned 5-bit values `q` into one with Q5_0's signed `q − 16`. Depends only on the
+    /// activations, so it is computed once per activation block and shared by every weight row.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn dot_i8_i8(x: __m256i, y: __m256i) -> __m256 {
-        dot_u8_i8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x))
+    unsafe fn minus_16_sums(y: __m256i) -> __m256i {
+        _mm256_sub_epi32(
+            _mm256_setzero_si256(),
+            sums_u8_i8(_mm256_set1_epi8(16), y),
+        )
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn no_offset(_y: __m256i) -> __m256i {
+        _mm256_setzero_si256()
+    }
+
+    /// Weight × activation sums as floats: unsigned weights with no offset ...
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn dot_plain(x: __m256i, y: __m256i, _offset: __m256i) -> __m256 {
+        _mm256_cvtepi32_ps(sums_u8_i8(x, y))
+    }
+
+    /// ... and with the per-group offset added (Q5_0).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn dot_offset(x: __m256i, y: __m256i, offset: __m256i) -> __m256 {
+        _mm256_cvtepi32_ps(_mm256_add_epi32(sums_u8_i8(x, y), offset))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512vnni,avx512vl")]
+    unsafe fn dot_plain_vnni(x: __m256i, y: __m256i, _offset: __m256i) -> __m256 {
+        _mm256_cvtepi32_ps(sums_u8_i8_vnni(_mm256_setzero_si256(), x, y))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512vnni,avx512vl")]
+    unsafe fn dot_offset_vnni(x: __m256i, y: __m256i, offset: __m256i) -> __m256 {
+        _mm256_cvtepi32_ps(sums_u8_i8_vnni(offset, x, y))
     }
 
     #[inline]
@@ -475,12 +547,12 @@ mod x86 {
         nibbles(&x.qs)
     }
 
+    /// Q5_0's weights as their unsigned 5-bit values `q` (the `− 16` comes from
+    /// [`minus_16_sums`]).
     #[inline]
     #[target_feature(enable = "avx2")]
     unsafe fn q5_0(x: &BlockQ5_0) -> __m256i {
-        // Weight − 16 as a signed byte: a clear 5th bit means the nibble minus 16, which is the
-        // nibble with the upper four bits set.
-        let high = _mm256_andnot_si256(bit_bytes(x.qh), _mm256_set1_epi8(0xf0_u8 as i8));
+        let high = _mm256_and_si256(bit_bytes(x.qh), _mm256_set1_epi8(0x10));
         _mm256_or_si256(nibbles(&x.qs), high)
     }
 
@@ -491,28 +563,39 @@ mod x86 {
         _mm256_or_si256(nibbles(&x.qs), high)
     }
 
-    /// The same with AVX-512 VNNI's fused multiply-add of byte pairs (`vpdpbusd`), as llama.cpp
-    /// uses where the CPU has it.
     #[inline]
-    #[target_feature(enable = "avx2,avx512f,avx512vnni,avx512vl")]
-    unsafe fn dot_u8_i8_vnni(x: __m256i, y: __m256i) -> __m256 {
-        _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), x, y))
+    #[target_feature(enable = "avx2")]
+    unsafe fn q8_0(x: &BlockQ8_0) -> __m256i {
+        load(&x.qs)
+    }
+
+    /// Signed weights × signed activations: the weight's sign moves onto the activation.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn dot_signed(x: __m256i, y: __m256i, _offset: __m256i) -> __m256 {
+        _mm256_cvtepi32_ps(sums_u8_i8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x)))
     }
 
     #[inline]
     #[target_feature(enable = "avx2,avx512f,avx512vnni,avx512vl")]
-    unsafe fn dot_i8_i8_vnni(x: __m256i, y: __m256i) -> __m256 {
-        dot_u8_i8_vnni(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x))
+    unsafe fn dot_signed_vnni(x: __m256i, y: __m256i, _offset: __m256i) -> __m256 {
+        let (ax, sy) = (_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+        _mm256_cvtepi32_ps(sums_u8_i8_vnni(_mm256_setzero_si256(), ax, sy))
     }
 
     /// A tile of each format, for one instruction set: `W` weight rows against `A` activation
     /// rows, every weight block unpacked once and every activation block loaded once per tile.
-    /// `$bytes` unpacks a block, `$dot` multiplies it with the activation bytes, `$min` adds
-    /// the offset term. Each (weight row, activation row) pair goes through the same operations
-    /// in the same order whatever `W` and `A` are, so its result is bit-identical in every
-    /// tile shape, which keeps answers independent of the batch size.
+    /// `$bytes` unpacks a weight block, `$offset` derives the per-group integer offset from an
+    /// activation block, `$dot` multiplies, `$min` / `$sum` give the weight block's minimum and
+    /// the activation block's scaled sum for the formats with an offset (`$has_min`). Each
+    /// (weight row, activation row) pair goes through the same operations in the same order
+    /// whatever `W` and `A` are, so its result is bit-identical in every tile shape, which
+    /// keeps answers independent of the batch size.
     macro_rules! kernels {
-        ($features:literal, $tile:ident, $block:ty, $act:ty, $bytes:ident, $dot:ident, $min:expr) => {
+        (
+            $features:literal, $tile:ident, $block:ty, $act:ty, $bytes:ident, $offset:ident,
+            $dot:ident, $has_min:expr, $min:expr, $sum:expr
+        ) => {
             #[target_feature(enable = $features)]
             pub(in super::super) unsafe fn $tile<const W: usize, const A: usize>(
                 nb: usize,
@@ -522,29 +605,45 @@ mod x86 {
                 let xs = &xs[..nb * W];
                 let ys = ys.map(|y| &y[..nb]);
                 let mut acc = [[_mm256_setzero_ps(); A]; W];
-                let mut mins = [[0f32; A]; W];
+                // The offset terms of one weight row against the (up to four) activation rows,
+                // lane by lane: the same multiply and add per lane as scalar code would do.
+                let mut mins = [_mm_setzero_ps(); W];
                 for i in 0..nb {
                     let mut qy = [_mm256_setzero_si256(); A];
-                    let mut dy = [0f32; A];
+                    let mut off = [_mm256_setzero_si256(); A];
+                    let mut dy = [_mm256_setzero_ps(); A];
+                    let mut sums = [0f32; 4];
                     for a in 0..A {
-                        qy[a] = load(&ys[a][i].qs);
-                        dy[a] = ys[a][i].d.to_f32();
+                        let y = &ys[a][i];
+                        qy[a] = load(&y.qs);
+                        off[a] = $offset(qy[a]);
+                        dy[a] = _mm256_set1_ps(y.d.to_f32());
+                        if $has_min {
+                            sums[a] = $sum(y);
+                        }
                     }
+                    // Built from registers: a vector load of the four just-written floats would
+                    // stall on store forwarding every block.
+                    let sy = _mm_setr_ps(sums[0], sums[1], sums[2], sums[3]);
                     for w in 0..W {
                         let x = &xs[i * W + w];
                         let qx = $bytes(x);
-                        let dx = x.d.to_f32();
+                        let dx = _mm256_set1_ps(x.d.to_f32());
+                        if $has_min {
+                            mins[w] = _mm_add_ps(mins[w], _mm_mul_ps(_mm_set1_ps($min(x)), sy));
+                        }
                         for a in 0..A {
-                            let d = _mm256_set1_ps(dx * dy[a]);
-                            acc[w][a] = _mm256_fmadd_ps(d, $dot(qx, qy[a]), acc[w][a]);
-                            mins[w][a] += $min(x, &ys[a][i]);
+                            let d = _mm256_mul_ps(dx, dy[a]);
+                            acc[w][a] = _mm256_fmadd_ps(d, $dot(qx, qy[a], off[a]), acc[w][a]);
                         }
                     }
                 }
                 let mut out = [[0f32; A]; W];
                 for w in 0..W {
+                    let mut m = [0f32; 4];
+                    _mm_storeu_ps(m.as_mut_ptr(), mins[w]);
                     for a in 0..A {
-                        out[w][a] = hsum(acc[w][a]) + mins[w][a];
+                        out[w][a] = hsum(acc[w][a]) + m[a];
                     }
                 }
                 out
@@ -554,16 +653,31 @@ mod x86 {
 
     /// The three formats' kernels for one instruction set.
     macro_rules! all_formats {
-        ($features:literal, $unsigned:ident, $signed:ident) => {
+        ($features:literal, $plain:ident, $with_offset:ident, $signed:ident) => {
             use super::*;
+            kernels!(
+                $features,
+                tile_q8_0,
+                BlockQ8_0,
+                BlockQ8_0,
+                q8_0,
+                no_offset,
+                $signed,
+                false,
+                |_x: &BlockQ8_0| 0.0f32,
+                |_y: &BlockQ8_0| 0.0f32
+            );
             kernels!(
                 $features,
                 tile_q4_1,
                 BlockQ4_1,
                 BlockQ8_1,
                 q4_1,
-                $unsigned,
-                |x: &BlockQ4_1, y: &BlockQ8_1| x.m.to_f32() * y.s.to_f32()
+                no_offset,
+                $plain,
+                true,
+                |x: &BlockQ4_1| x.m.to_f32(),
+                |y: &BlockQ8_1| y.s.to_f32()
             );
             kernels!(
                 $features,
@@ -571,8 +685,11 @@ mod x86 {
                 BlockQ5_0,
                 BlockQ8_0,
                 q5_0,
-                $signed,
-                |_x: &BlockQ5_0, _y: &BlockQ8_0| 0.0f32
+                minus_16_sums,
+                $with_offset,
+                false,
+                |_x: &BlockQ5_0| 0.0f32,
+                |_y: &BlockQ8_0| 0.0f32
             );
             kernels!(
                 $features,
@@ -580,23 +697,27 @@ mod x86 {
                 BlockQ5_1,
                 BlockQ8_1,
                 q5_1,
-                $unsigned,
-                |x: &BlockQ5_1, y: &BlockQ8_1| x.m.to_f32() * y.s.to_f32()
+                no_offset,
+                $plain,
+                true,
+                |x: &BlockQ5_1| x.m.to_f32(),
+                |y: &BlockQ8_1| y.s.to_f32()
             );
         };
     }
 
     /// AVX2 and FMA (x86-64-v3).
     pub(super) mod avx2 {
-        all_formats!("avx2,fma", dot_u8_i8, dot_i8_i8);
+        all_formats!("avx2,fma", dot_plain, dot_offset, dot_signed);
     }
 
     /// AVX2 with AVX-512 VNNI.
     pub(super) mod vnni {
         all_formats!(
             "avx2,fma,avx512f,avx512vnni,avx512vl",
-            dot_u8_i8_vnni,
-            dot_i8_i8_vnni
+            dot_plain_vnni,
+            dot_offset_vnni,
+            dot_signed_vnni
         );
     }
 }
@@ -705,6 +826,7 @@ fn gemm<T: StoredBlock>(w: &[T], n: usize, k: usize, x: &[f32], m: usize, out: &
 /// The blocks of one weight matrix, in one of the formats handled here.
 #[derive(Debug)]
 enum Blocks {
+    Q8_0(Vec<BlockQ8_0>),
     Q4_1(Vec<BlockQ4_1>),
     Q5_0(Vec<BlockQ5_0>),
     Q5_1(Vec<BlockQ5_1>),
@@ -742,12 +864,16 @@ fn parse_grouped<T: StoredBlock>(bytes: &[u8], rows: usize, nb: usize) -> Vec<T>
 impl StoredMatrix {
     /// Whether this module computes `dtype` (candle's own kernels are vectorised for the rest).
     pub fn handles(dtype: GgmlDType) -> bool {
-        matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
+        matches!(
+            dtype,
+            GgmlDType::Q8_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1
+        )
     }
 
     /// Wrap the raw GGUF bytes of a `rows × cols` tensor.
     pub fn new(dtype: GgmlDType, rows: usize, cols: usize, bytes: &[u8]) -> Result<Self> {
         let per_block = match dtype {
+            GgmlDType::Q8_0 => BlockQ8_0::BYTES,
             GgmlDType::Q4_1 => BlockQ4_1::BYTES,
             GgmlDType::Q5_0 => BlockQ5_0::BYTES,
             GgmlDType::Q5_1 => BlockQ5_1::BYTES,
@@ -770,6 +896,7 @@ impl StoredMatrix {
         }
         let nb = cols / QK;
         let blocks = match dtype {
+            GgmlDType::Q8_0 => Blocks::Q8_0(parse_grouped(bytes, rows, nb)),
             GgmlDType::Q4_1 => Blocks::Q4_1(parse_grouped(bytes, rows, nb)),
             GgmlDType::Q5_0 => Blocks::Q5_0(parse_grouped(bytes, rows, nb)),
             _ => Blocks::Q5_1(parse_grouped(bytes, rows, nb)),
@@ -777,9 +904,15 @@ impl StoredMatrix {
         Ok(Self { rows, cols, blocks })
     }
 
+    /// Weights per row.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
     /// The stored format.
     pub fn dtype(&self) -> GgmlDType {
         match self.blocks {
+            Blocks::Q8_0(_) => GgmlDType::Q8_0,
             Blocks::Q4_1(_) => GgmlDType::Q4_1,
             Blocks::Q5_0(_) => GgmlDType::Q5_0,
             Blocks::Q5_1(_) => GgmlDType::Q5_1,
@@ -798,6 +931,7 @@ impl StoredMatrix {
             )));
         }
         match &self.blocks {
+            Blocks::Q8_0(b) => gemm(b, self.rows, self.cols, x, m, out),
             Blocks::Q4_1(b) => gemm(b, self.rows, self.cols, x, m, out),
             Blocks::Q5_0(b) => gemm(b, self.rows, self.cols, x, m, out),
             Blocks::Q5_1(b) => gemm(b, self.rows, self.cols, x, m, out),
@@ -807,19 +941,38 @@ impl StoredMatrix {
 
     /// The weights as f32, row-major (for tests and the weight diff).
     pub fn dequantize(&self) -> Vec<f32> {
-        fn rows<T: StoredBlock>(b: &[T], rows: usize, cols: usize) -> Vec<f32> {
-            let nb = cols / QK;
-            let mut out = vec![0f32; rows * cols];
-            for (row, dst) in out.chunks_exact_mut(cols).enumerate() {
-                let group = &b[(row / QUAD) * QUAD * nb..];
-                T::to_float(&deinterleave(group, nb, QUAD, row % QUAD), dst);
-            }
-            out
+        let mut out = vec![0f32; self.rows * self.cols];
+        for (row, dst) in out.chunks_exact_mut(self.cols).enumerate() {
+            self.write_row(row, dst);
         }
+        out
+    }
+
+    /// Row `row` as f32 (an embedding lookup); an error when the row does not exist.
+    pub fn row(&self, row: usize) -> Result<Vec<f32>> {
+        if row >= self.rows {
+            return Err(Error::Invalid(format!(
+                "row {row} of a {}-row {:?} table",
+                self.rows,
+                self.dtype()
+            )));
+        }
+        let mut out = vec![0f32; self.cols];
+        self.write_row(row, &mut out);
+        Ok(out)
+    }
+
+    fn write_row(&self, row: usize, dst: &mut [f32]) {
+        fn one<T: StoredBlock>(b: &[T], nb: usize, row: usize, dst: &mut [f32]) {
+            let group = &b[(row / QUAD) * QUAD * nb..];
+            T::to_float(&deinterleave(group, nb, QUAD, row % QUAD), dst);
+        }
+        let nb = self.cols / QK;
         match &self.blocks {
-            Blocks::Q4_1(b) => rows(b, self.rows, self.cols),
-            Blocks::Q5_0(b) => rows(b, self.rows, self.cols),
-            Blocks::Q5_1(b) => rows(b, self.rows, self.cols),
+            Blocks::Q8_0(b) => one(b, nb, row, dst),
+            Blocks::Q4_1(b) => one(b, nb, row, dst),
+            Blocks::Q5_0(b) => one(b, nb, row, dst),
+            Blocks::Q5_1(b) => one(b, nb, row, dst),
         }
     }
 }
@@ -893,7 +1046,7 @@ mod tests {
 
     #[test]
     fn dequantized_blocks_equal_candles_reading_of_the_same_bytes() {
-        for dtype in [GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1] {
+        for dtype in [GgmlDType::Q8_0, GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1] {
             let (q, ours) = stored(dtype, 8, 96);
             let theirs = q
                 .dequantize(&Device::Cpu)
@@ -909,7 +1062,7 @@ mod tests {
     /// Our vectorised products against candle's scalar ones on the same bytes and activations.
     #[test]
     fn products_match_candles_scalar_reference() {
-        for dtype in [GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1] {
+        for dtype in [GgmlDType::Q8_0, GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1] {
             // 67 rows: the driver's groups of four plus a tail of three.
             let (rows, cols) = (67, 256);
             let (q, ours) = stored(dtype, rows, cols);
@@ -967,6 +1120,11 @@ mod tests {
     fn scalar_dot(w: &StoredMatrix, c: usize, x: &[f32]) -> f32 {
         let nb = w.cols / QK;
         match &w.blocks {
+            Blocks::Q8_0(b) => {
+                let mut act = vec![BlockQ8_0::zeros(); nb];
+                BlockQ8_0::from_float(x, &mut act);
+                BlockQ8_0::vec_dot_unopt(w.cols, &row_of(b, nb, c), &act)
+            }
             Blocks::Q4_1(b) => {
                 let mut act = vec![BlockQ8_1::zeros(); nb];
                 BlockQ8_1::from_float(x, &mut act);
@@ -988,7 +1146,7 @@ mod tests {
     /// A row's result does not depend on how many rows are computed with it.
     #[test]
     fn a_rows_result_is_the_same_alone_and_in_a_batch() {
-        for dtype in [GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1] {
+        for dtype in [GgmlDType::Q8_0, GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1] {
             let (rows, cols) = (37, 128);
             let (_, ours) = stored(dtype, rows, cols);
             let m = 9;
@@ -1047,6 +1205,7 @@ mod tests {
                 }
             }};
         }
+        check!(Q8_0, BlockQ8_0, tile_q8_0);
         check!(Q4_1, BlockQ4_1, tile_q4_1);
         check!(Q5_0, BlockQ5_0, tile_q5_0);
         check!(Q5_1, BlockQ5_1, tile_q5_1);
@@ -1056,6 +1215,8 @@ mod tests {
     fn wrong_byte_counts_and_ragged_rows_are_errors() {
         assert!(StoredMatrix::new(GgmlDType::Q4_1, 2, 64, &[0; 79]).is_err());
         assert!(StoredMatrix::new(GgmlDType::Q5_0, 2, 48, &[0; 66]).is_err());
-        assert!(StoredMatrix::new(GgmlDType::Q8_0, 1, 32, &[0; 34]).is_err());
+        assert!(StoredMatrix::new(GgmlDType::Q8_0, 1, 32, &[0; 34]).is_ok());
+        assert!(StoredMatrix::new(GgmlDType::Q8_0, 0, 32, &[]).is_err());
+        assert!(StoredMatrix::new(GgmlDType::Q6K, 1, 256, &[0; 210]).is_err());
     }
 }

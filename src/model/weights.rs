@@ -187,13 +187,21 @@ impl GgufSource<'_> {
     /// A loaded tensor as a weight matrix: on the CPU, the formats candle computes with scalar
     /// code go to aligndiff's own kernels in their stored encoding; the rest stay with candle.
     fn to_matrix(&self, name: &str, q: Arc<QTensor>) -> Result<Matrix> {
-        if self.device.is_cpu() && StoredMatrix::handles(q.dtype()) {
-            let (rows, cols) = q.shape().dims2()?;
-            let stored = StoredMatrix::new(q.dtype(), rows, cols, &q.data()?)
-                .map_err(|e| Error::bad_file(&self.gguf.path, format!("tensor `{name}`: {e}")))?;
-            return Ok(Matrix::Stored(stored));
+        Ok(match self.stored(name, &q)? {
+            Some(stored) => Matrix::Stored(Arc::new(stored)),
+            None => Matrix::Candle(QMatMul::from_arc(q)?),
+        })
+    }
+
+    /// The tensor in aligndiff's stored-format layout, where its kernels handle it.
+    fn stored(&self, name: &str, q: &QTensor) -> Result<Option<StoredMatrix>> {
+        if !(self.device.is_cpu() && StoredMatrix::handles(q.dtype())) {
+            return Ok(None);
         }
-        Ok(Matrix::Candle(QMatMul::from_arc(q)?))
+        let (rows, cols) = q.shape().dims2()?;
+        StoredMatrix::new(q.dtype(), rows, cols, &q.data()?)
+            .map(Some)
+            .map_err(|e| Error::bad_file(&self.gguf.path, format!("tensor `{name}`: {e}")))
     }
 }
 
@@ -220,11 +228,24 @@ impl TensorSource for GgufSource<'_> {
 
     fn embedding(&mut self, dims: (usize, usize)) -> Result<(Embedding, Matrix)> {
         let name = gguf_name(W::Embed, 0);
-        let embed = Arc::new(self.load(&name, &[dims.0, dims.1])?);
-        let output = if self.has(W::Output, 0) {
-            self.matrix(W::Output, 0, dims)?
+        let embed = self.load(&name, &[dims.0, dims.1])?;
+        let tied = !self.has(W::Output, 0);
+        // One copy of the table serves both the lookup and, when tied, the output layer.
+        if let Some(stored) = self.stored(&name, &embed)? {
+            drop(embed);
+            let stored = Arc::new(stored);
+            let output = if tied {
+                Matrix::Stored(stored.clone())
+            } else {
+                self.matrix(W::Output, 0, dims)?
+            };
+            return Ok((Embedding::Stored(stored), output));
+        }
+        let embed = Arc::new(embed);
+        let output = if tied {
+            Matrix::Candle(QMatMul::from_arc(embed.clone())?)
         } else {
-            self.to_matrix(&name, embed.clone())?
+            self.matrix(W::Output, 0, dims)?
         };
         Ok((Embedding::Quantized(embed), output))
     }

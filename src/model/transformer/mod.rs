@@ -22,15 +22,16 @@ use crate::error::{Error, Result};
 pub enum Matrix {
     /// Computed by candle.
     Candle(QMatMul),
-    /// Kept in its stored GGUF encoding and computed by [`crate::model::kernels`] (CPU only).
-    Stored(StoredMatrix),
+    /// Kept in its stored GGUF encoding and computed by [`crate::model::kernels`] (CPU only);
+    /// shared with the embedding table when the two are tied.
+    Stored(Arc<StoredMatrix>),
 }
 
 impl Matrix {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(match self {
             Self::Candle(w) => w.forward(x)?,
-            Self::Stored(w) => x.contiguous()?.apply_op1_no_bwd(w)?,
+            Self::Stored(w) => x.contiguous()?.apply_op1_no_bwd(w.as_ref())?,
         })
     }
 }
@@ -88,6 +89,8 @@ fn batch_invariant_matmul(w: &Matrix, x: &Tensor) -> Result<Tensor> {
 pub enum Embedding {
     /// Rows dequantized on lookup.
     Quantized(Arc<QTensor>),
+    /// Rows dequantized on lookup from aligndiff's stored-format layout (CPU).
+    Stored(Arc<StoredMatrix>),
     /// A dense `vocab × hidden` matrix.
     Dense(Tensor),
 }
@@ -96,6 +99,15 @@ impl Embedding {
     fn lookup(&self, ids: &Tensor) -> Result<Tensor> {
         Ok(match self {
             Self::Quantized(q) => q.embedding(ids)?,
+            Self::Stored(table) => {
+                let device = ids.device().clone();
+                let ids = ids.to_vec1::<u32>()?;
+                let mut rows = Vec::with_capacity(ids.len() * table.cols());
+                for &id in &ids {
+                    rows.extend(table.row(id as usize)?);
+                }
+                Tensor::from_vec(rows, (ids.len(), table.cols()), &device)?
+            }
             Self::Dense(w) => w.index_select(ids, 0)?,
         })
     }
