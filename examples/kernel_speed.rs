@@ -22,7 +22,9 @@ fn main() -> anyhow::Result<()> {
             .map(|_| StoredMatrix::new(dtype, rows, cols, &q.data().expect("bytes")))
             .collect::<aligndiff::Result<_>>()?;
         for batch in [1usize, 4, 16, 128] {
-            let x: Vec<f32> = (0..batch * cols).map(|i| ((i % 97) as f32 - 48.0) / 50.0).collect();
+            let x: Vec<f32> = (0..batch * cols)
+                .map(|i| ((i % 97) as f32 - 48.0) / 50.0)
+                .collect();
             let mut out = vec![0f32; batch * rows];
             let reps = (2000 / batch).max(2 * copies);
             let t = Instant::now();

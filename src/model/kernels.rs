@@ -494,10 +494,7 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx2")]
     unsafe fn minus_16_sums(y: __m256i) -> __m256i {
-        _mm256_sub_epi32(
-            _mm256_setzero_si256(),
-            sums_u8_i8(_mm256_set1_epi8(16), y),
-        )
+        _mm256_sub_epi32(_mm256_setzero_si256(), sums_u8_i8(_mm256_set1_epi8(16), y))
     }
 
     #[inline]
@@ -1046,7 +1043,12 @@ mod tests {
 
     #[test]
     fn dequantized_blocks_equal_candles_reading_of_the_same_bytes() {
-        for dtype in [GgmlDType::Q8_0, GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1] {
+        for dtype in [
+            GgmlDType::Q8_0,
+            GgmlDType::Q4_1,
+            GgmlDType::Q5_0,
+            GgmlDType::Q5_1,
+        ] {
             let (q, ours) = stored(dtype, 8, 96);
             let theirs = q
                 .dequantize(&Device::Cpu)
@@ -1062,7 +1064,12 @@ mod tests {
     /// Our vectorised products against candle's scalar ones on the same bytes and activations.
     #[test]
     fn products_match_candles_scalar_reference() {
-        for dtype in [GgmlDType::Q8_0, GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1] {
+        for dtype in [
+            GgmlDType::Q8_0,
+            GgmlDType::Q4_1,
+            GgmlDType::Q5_0,
+            GgmlDType::Q5_1,
+        ] {
             // 67 rows: the driver's groups of four plus a tail of three.
             let (rows, cols) = (67, 256);
             let (q, ours) = stored(dtype, rows, cols);
@@ -1146,7 +1153,12 @@ mod tests {
     /// A row's result does not depend on how many rows are computed with it.
     #[test]
     fn a_rows_result_is_the_same_alone_and_in_a_batch() {
-        for dtype in [GgmlDType::Q8_0, GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1] {
+        for dtype in [
+            GgmlDType::Q8_0,
+            GgmlDType::Q4_1,
+            GgmlDType::Q5_0,
+            GgmlDType::Q5_1,
+        ] {
             let (rows, cols) = (37, 128);
             let (_, ours) = stored(dtype, rows, cols);
             let m = 9;

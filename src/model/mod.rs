@@ -216,6 +216,9 @@ pub fn load(spec: &ModelSpec, options: &LoadOptions) -> Result<LoadedModel> {
             let config = ModelConfig::from_gguf(&gguf)?;
             files.push(hashes.digest("weights", &path)?);
             let tokenizer = TextTokenizer::from_gguf(&gguf)?;
+            // Before the weights arrive: the build's freed buffers would otherwise stay mapped
+            // under them and set the load's peak.
+            crate::util::memory::release_freed();
             let template = ChatTemplate::new(
                 gguf.get_str("tokenizer.chat_template").map(str::to_owned),
                 if gguf.get("tokenizer.chat_template").is_some() {
@@ -345,6 +348,8 @@ pub fn load(spec: &ModelSpec, options: &LoadOptions) -> Result<LoadedModel> {
         load_seconds: started.elapsed().as_secs_f64(),
         name,
     };
+    // The tokenizer's construction leaves large freed buffers behind.
+    crate::util::memory::release_freed();
     Ok(LoadedModel {
         spec: spec.clone(),
         transformer,

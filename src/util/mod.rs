@@ -3,6 +3,7 @@
 
 pub mod atomic;
 pub mod hash;
+pub mod memory;
 pub mod records;
 pub mod text;
 
