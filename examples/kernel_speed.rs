@@ -18,8 +18,9 @@ fn main() -> anyhow::Result<()> {
         // Enough copies that the weights stream from memory, as in a real model, rather than
         // sitting in the last-level cache.
         let copies = (256 << 20) / bytes + 1;
+        let data = q.data()?;
         let ms: Vec<StoredMatrix> = (0..copies)
-            .map(|_| StoredMatrix::new(dtype, rows, cols, &q.data().expect("bytes")))
+            .map(|_| StoredMatrix::new(dtype, rows, cols, &data))
             .collect::<aligndiff::Result<_>>()?;
         for batch in [1usize, 4, 16, 128] {
             let x: Vec<f32> = (0..batch * cols)

@@ -40,7 +40,7 @@ fn main() {
         root.join("out/demo"),
     );
     plan.per_category = Some(3);
-    plan.generation.max_new_tokens = 32;
+    plan.generation.max_new_tokens = 128;
     plan.gate = Some(root.join("examples/gate.toml"));
     let mut st = Persisted::default();
     st.load_plan(&plan);

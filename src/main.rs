@@ -3,5 +3,6 @@
 mod cli;
 
 fn main() -> std::process::ExitCode {
+    aligndiff::util::memory::keep_temporaries();
     cli::main()
 }

@@ -140,7 +140,16 @@ pub fn select_device(name: &str) -> Result<Device> {
                     "CUDA requested but this build has no CUDA support (build with --features cuda)".into(),
                 ));
             }
-            Ok(Device::new_cuda(0)?)
+            Device::new_cuda(0).map_err(|e| {
+                Error::Invalid(format!(
+                    "cannot open CUDA device 0: {} (an NVIDIA driver and a visible GPU are \
+                     needed; --device cpu runs without them)",
+                    e.to_string()
+                        .lines()
+                        .next()
+                        .unwrap_or("unknown driver error")
+                ))
+            })
         }
         "metal" => {
             if !candle_core::utils::metal_is_available() {
@@ -150,14 +159,20 @@ pub fn select_device(name: &str) -> Result<Device> {
             }
             Ok(Device::new_metal(0)?)
         }
+        // The best compiled-in device that opens; a CUDA build on a machine without a GPU
+        // runs on the CPU.
         "auto" => {
             if candle_core::utils::cuda_is_available() {
-                Ok(Device::new_cuda(0)?)
-            } else if candle_core::utils::metal_is_available() {
-                Ok(Device::new_metal(0)?)
-            } else {
-                Ok(Device::Cpu)
+                if let Ok(device) = Device::new_cuda(0) {
+                    return Ok(device);
+                }
             }
+            if candle_core::utils::metal_is_available() {
+                if let Ok(device) = Device::new_metal(0) {
+                    return Ok(device);
+                }
+            }
+            Ok(Device::Cpu)
         }
         other => Err(Error::Invalid(format!(
             "unknown device `{other}` (expected cpu, cuda, metal or auto)"

@@ -397,6 +397,7 @@ impl Transformer {
         let ids = Tensor::new(tokens, &self.device)?;
         let mut x = self.embed(&ids)?.unsqueeze(0)?; // (1, t, hidden)
         let scale = 1.0 / cfg.query_pre_attn_scalar.sqrt();
+        let mut masks: Vec<(Option<usize>, Tensor)> = Vec::new();
         for (i, block) in self.blocks.iter().enumerate() {
             let residual = x.clone();
             let h = block.attn_norm.forward(&x)?;
@@ -458,7 +459,16 @@ impl Transformer {
             let k = candle_transformers::utils::repeat_kv(k_all, group)?.contiguous()?;
             let v = candle_transformers::utils::repeat_kv(v_all, group)?.contiguous()?;
             let scores = (q.matmul(&k.t()?)? * scale)?;
-            let mask = causal_mask(t, past, cfg.layer_window(i), &self.device)?;
+            // One mask per window size for the whole prompt, not one per layer.
+            let window = cfg.layer_window(i);
+            let mask = match masks.iter().find(|(w, _)| *w == window) {
+                Some((_, m)) => m.clone(),
+                None => {
+                    let m = causal_mask(t, past, window, &self.device)?;
+                    masks.push((window, m.clone()));
+                    m
+                }
+            };
             let scores = scores.broadcast_add(&mask)?;
             let probs = candle_nn::ops::softmax_last_dim(&scores)?;
             let attn =
