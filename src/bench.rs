@@ -32,6 +32,8 @@ pub struct BenchReport {
     pub rss_after_load_mib: f64,
     /// Peak resident memory during loading, in MiB.
     pub peak_rss_after_load_mib: f64,
+    /// Instruction set of aligndiff's kernels for Q4_1/Q5_0/Q5_1/Q8_0 weights on this CPU.
+    pub kernels: String,
     /// Prompt length used.
     pub prompt_tokens: usize,
     /// Tokens generated per sequence.
@@ -132,6 +134,7 @@ pub fn run(
         load_seconds: model.info.load_seconds,
         rss_after_load_mib: rss,
         peak_rss_after_load_mib: peak,
+        kernels: crate::model::kernels::instruction_set().to_owned(),
         prompt_tokens,
         new_tokens,
         batches,

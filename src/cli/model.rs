@@ -90,6 +90,12 @@ pub(super) fn run_bench(args: &BenchArgs) -> Result<ExitCode> {
         describe_weights(&model)
     );
     println!("load         {:.2} s", report.load_seconds);
+    if model.transformer.device().is_cpu() {
+        println!(
+            "kernels      Q4_1/Q5_0/Q5_1/Q8_0 on aligndiff's {} kernels, K-quants on candle's",
+            report.kernels
+        );
+    }
     println!(
         "memory       {:.0} MiB resident after load (peak {:.0} MiB, {:.2}x the file)",
         report.rss_after_load_mib,

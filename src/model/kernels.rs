@@ -2,11 +2,13 @@
 //!
 //! candle 0.11 has AVX2 dot products for Q4_0, Q8_0 and the K-quants, but Q4_1, Q5_0 and Q5_1
 //! (the bulk of the SmolLM2 and Qwen2.5/Gemma 3 `Q4_K_M` files) fall back to a scalar loop that
-//! runs at a third of llama.cpp's speed. Re-encoding them as Q8_0 is fast but changes the
-//! weights, and an audit must measure the vendor's weights as supplied. So these formats keep
-//! their stored blocks, bit for bit, and get their own dot products here: the activations are
-//! quantized once per step to `Q8_0` or `Q8_1` (as llama.cpp does), and each 32-element block's
-//! integer dot product runs in AVX2 with `maddubs`, four weight rows per activation load.
+//! runs at a third of llama.cpp's speed, and its Q8_0 products (the tied output layers) go one
+//! row pair at a time. Re-encoding to Q8_0 is fast but changes the weights, and an audit must
+//! measure the vendor's weights as supplied. So these four formats keep their stored blocks,
+//! bit for bit (only regrouped four rows at a time), and get their own products here: the
+//! activations are quantized once per step to `Q8_0` or `Q8_1` (as llama.cpp does), and each
+//! 32-element block's integer dot product runs in AVX2 (`maddubs`) or AVX-512 VNNI (`vpdpbusd`),
+//! picked at run time.
 //!
 //! The products run as tiles of four weight rows × four activation rows (one when decoding a
 //! single sequence) over candle's CPU workers: each weight block is unpacked once per tile and
@@ -168,6 +170,22 @@ fn nibble(qs: &[u8; 16], j: usize) -> u8 {
     }
 }
 
+/// `d·q` for the 32 values of an 8-bit block.
+fn dequantize_q8(d: f16, qs: &[i8; 32], out: &mut [f32]) {
+    let d = d.to_f32();
+    for (o, &q) in out.iter_mut().zip(qs) {
+        *o = d * f32::from(q);
+    }
+}
+
+/// The integer dot product of two 8-bit blocks.
+fn int_dot(a: &[i8; 32], b: &[i8; 32]) -> i32 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| i32::from(x) * i32::from(y))
+        .sum()
+}
+
 impl GgmlType for BlockQ8_0 {
     const DTYPE: GgmlDType = GgmlDType::Q8_0;
     const BLCK_SIZE: usize = QK;
@@ -175,10 +193,7 @@ impl GgmlType for BlockQ8_0 {
 
     fn to_float(xs: &[Self], ys: &mut [f32]) {
         for (b, out) in xs.iter().zip(ys.chunks_exact_mut(QK)) {
-            let d = b.d.to_f32();
-            for (o, q) in out.iter_mut().zip(b.qs) {
-                *o = d * f32::from(q);
-            }
+            dequantize_q8(b.d, &b.qs, out);
         }
     }
 
@@ -199,14 +214,7 @@ impl GgmlType for BlockQ8_0 {
     fn vec_dot_unopt(_n: usize, xs: &[Self], ys: &[Self]) -> f32 {
         xs.iter()
             .zip(ys)
-            .map(|(x, y)| {
-                let sumi: i32 =
-                    x.qs.iter()
-                        .zip(&y.qs)
-                        .map(|(&a, &b)| i32::from(a) * i32::from(b))
-                        .sum();
-                sumi as f32 * x.d.to_f32() * y.d.to_f32()
-            })
+            .map(|(x, y)| int_dot(&x.qs, &y.qs) as f32 * x.d.to_f32() * y.d.to_f32())
             .sum()
     }
 }
@@ -218,10 +226,7 @@ impl GgmlType for BlockQ8_1 {
 
     fn to_float(xs: &[Self], ys: &mut [f32]) {
         for (b, out) in xs.iter().zip(ys.chunks_exact_mut(QK)) {
-            let d = b.d.to_f32();
-            for (o, q) in out.iter_mut().zip(b.qs) {
-                *o = d * f32::from(q);
-            }
+            dequantize_q8(b.d, &b.qs, out);
         }
     }
 
@@ -244,14 +249,7 @@ impl GgmlType for BlockQ8_1 {
     fn vec_dot_unopt(_n: usize, xs: &[Self], ys: &[Self]) -> f32 {
         xs.iter()
             .zip(ys)
-            .map(|(x, y)| {
-                let sumi: i32 =
-                    x.qs.iter()
-                        .zip(&y.qs)
-                        .map(|(&a, &b)| i32::from(a) * i32::from(b))
-                        .sum();
-                sumi as f32 * x.d.to_f32() * y.d.to_f32()
-            })
+            .map(|(x, y)| int_dot(&x.qs, &y.qs) as f32 * x.d.to_f32() * y.d.to_f32())
             .sum()
     }
 }
@@ -313,7 +311,7 @@ macro_rules! stored_format {
                 }
             }
 
-            /// Weights in these formats are only read from files; candle's driver quantizes
+            /// Weights in these formats are only read from files; the product quantizes
             /// activations (the Q8 types), never the weights, so this leaves `ys` as it is.
             fn from_float(_xs: &[f32], _ys: &mut [Self]) {}
 
@@ -396,6 +394,22 @@ stored_format!(
     |b: &BlockQ5_1, j| i16::from(nibble(&b.qs, j) | (high_bit(b.qh, j) << 4)),
     |b: &BlockQ5_1| b.m.to_f32()
 );
+
+/// The instruction set the stored-format kernels use on this CPU, for reports and benchmarks.
+pub fn instruction_set() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match simd() {
+            Simd::Vnni => "AVX-512 VNNI",
+            Simd::Avx2 => "AVX2",
+            Simd::None => "scalar",
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        "scalar"
+    }
+}
 
 /// The widest integer dot-product instructions this CPU has.
 #[cfg(target_arch = "x86_64")]

@@ -475,3 +475,24 @@ pub fn load_safetensors(
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Requantize;
+
+    /// Plans name the setting; `auto` in plans written before the stored-format kernels meant
+    /// the Q8_0 re-encode and still does.
+    #[test]
+    fn requantize_names_in_plans() {
+        let parse = |s: &str| serde_json::from_str::<Requantize>(s).ok();
+        assert_eq!(parse("\"never\""), Some(Requantize::Never));
+        assert_eq!(parse("\"q8_0\""), Some(Requantize::Q8_0));
+        assert_eq!(parse("\"auto\""), Some(Requantize::Q8_0));
+        assert_eq!(parse("\"q4_0\""), None);
+        assert_eq!(
+            serde_json::to_string(&Requantize::Q8_0).ok().as_deref(),
+            Some("\"q8_0\"")
+        );
+        assert_eq!(Requantize::default(), Requantize::Never);
+    }
+}
