@@ -32,7 +32,7 @@ pub struct BenchReport {
     pub rss_after_load_mib: f64,
     /// Peak resident memory during loading, in MiB.
     pub peak_rss_after_load_mib: f64,
-    /// Instruction set of aligndiff's kernels for Q4_1/Q5_0/Q5_1/Q8_0 weights on this CPU.
+    /// Instruction set of aligndiff's kernels for `Q4_1`, `Q5_0`, `Q5_1` and `Q8_0` weights here.
     pub kernels: String,
     /// Prompt length used.
     pub prompt_tokens: usize,

@@ -229,10 +229,18 @@ fn the_gate_sets_the_exit_code() {
         "max_overall_delta = 1.0\nmax_over_refusal_increase = 1.0\n",
     )
     .unwrap();
+    let strict_junit = f.root.join("strict-junit.xml");
     let out = cli_audit(
         &f,
         "strict",
-        &["--max-new-tokens", "10", "--gate", strict.to_str().unwrap()],
+        &[
+            "--max-new-tokens",
+            "10",
+            "--gate",
+            strict.to_str().unwrap(),
+            "--junit",
+            strict_junit.to_str().unwrap(),
+        ],
     )
     .output()
     .unwrap();
@@ -243,6 +251,14 @@ fn the_gate_sets_the_exit_code() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("gate: FAILED"));
+    // The JUnit report: one test case per rule, the failing one with its figures.
+    let xml = std::fs::read_to_string(&strict_junit).unwrap();
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    assert!(xml.contains(r#"tests="1" failures="1""#), "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 1, "{xml}");
+    assert!(xml.contains("<failure message=\"measured "), "{xml}");
+    assert!(xml.contains("threshold -0.500"), "{xml}");
+    let lenient_junit = f.root.join("lenient-junit.xml");
     let out = cli_audit(
         &f,
         "lenient",
@@ -251,6 +267,8 @@ fn the_gate_sets_the_exit_code() {
             "10",
             "--gate",
             lenient.to_str().unwrap(),
+            "--junit",
+            lenient_junit.to_str().unwrap(),
         ],
     )
     .output()
@@ -261,6 +279,25 @@ fn the_gate_sets_the_exit_code() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let xml = std::fs::read_to_string(&lenient_junit).unwrap();
+    assert!(xml.contains(r#"tests="2" failures="0""#), "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 2, "{xml}");
+    assert!(!xml.contains("<failure"), "{xml}");
+    // JUnit without a gate has nothing to report: an error before any generation.
+    let out = cli_audit(
+        &f,
+        "junit-alone",
+        &[
+            "--max-new-tokens",
+            "10",
+            "--junit",
+            lenient_junit.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give a gate too"));
     let broken = f.root.join("broken.toml");
     std::fs::write(&broken, "max_overall_delta = \"lots\"\n").unwrap();
     let out = cli_audit(

@@ -181,6 +181,9 @@ pub struct Plan {
     /// Gate thresholds file.
     #[serde(default)]
     pub gate: Option<PathBuf>,
+    /// Where to write the gate's verdict as `JUnit` XML (needs `gate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub junit: Option<PathBuf>,
     /// Where reports go.
     pub out: PathBuf,
     /// Folder of the SQLite store (default: the user's data folder).
@@ -242,6 +245,7 @@ impl Plan {
             device: default_device(),
             requantize: Requantize::Never,
             gate: None,
+            junit: None,
             out,
             store: None,
             serving: ServingSettings::default(),
@@ -271,6 +275,9 @@ impl Plan {
         rebase(&mut self.out);
         if let Some(g) = self.gate.as_mut() {
             rebase(g);
+        }
+        if let Some(j) = self.junit.as_mut() {
+            rebase(j);
         }
         if let Some(s) = self.store.as_mut() {
             rebase(s);
@@ -320,6 +327,11 @@ impl Plan {
         }
         if self.packs.is_empty() {
             return Err(Error::Invalid("an audit needs at least one pack".into()));
+        }
+        if self.junit.is_some() && self.gate.is_none() {
+            return Err(Error::Invalid(
+                "the JUnit report holds the gate's rules: give a gate too (--gate FILE)".into(),
+            ));
         }
         self.reference.validate("reference")?;
         self.candidate.validate("candidate")?;

@@ -85,7 +85,12 @@ fn score_table(scores: &[aligndiff::judge::accuracy::JudgeScore]) -> String {
 
 pub(super) fn audit_plan(args: &AuditArgs) -> Result<audit::Plan> {
     if let Some(path) = &args.plan {
-        return Ok(audit::Plan::from_toml_file(path)?);
+        let mut plan = audit::Plan::from_toml_file(path)?;
+        if args.junit.is_some() {
+            plan.junit = args.junit.clone();
+            plan.validate()?;
+        }
+        return Ok(plan);
     }
     let mut plan = audit::Plan::new(
         audit::SidePlan {
@@ -128,6 +133,7 @@ pub(super) fn audit_plan(args: &AuditArgs) -> Result<audit::Plan> {
     }
     plan.harm_probe = args.harm_probe;
     plan.gate = args.gate.clone();
+    plan.junit = args.junit.clone();
     plan.store = args.store.clone();
     plan.device = args.device.clone();
     plan.validate()?;
@@ -275,7 +281,11 @@ pub(super) fn run_audit(args: &AuditArgs) -> Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    let written = aligndiff::report::write_all(&result, &plan.out)?;
+    let mut written = aligndiff::report::write_all(&result, &plan.out)?;
+    if let (Some(path), Some(xml)) = (&plan.junit, aligndiff::report::to_junit(&result)) {
+        aligndiff::util::write_atomic(path, xml.as_bytes())?;
+        written.push(path.clone());
+    }
     let answers = result.reference.generated + result.candidate.generated;
     let wall = started.elapsed().as_secs_f64();
     eprintln!();

@@ -139,6 +139,10 @@ struct AuditArgs {
     /// Gate thresholds (TOML): exit 1 when a rule fails.
     #[arg(long)]
     gate: Option<PathBuf>,
+    /// Also write the gate's verdict as `JUnit` XML here (one test case per rule), for CI systems.
+    /// Applies with a plan file too.
+    #[arg(long)]
+    junit: Option<PathBuf>,
     /// Folder of the SQLite store (default: the user's data folder).
     #[arg(long)]
     store: Option<PathBuf>,

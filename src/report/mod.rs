@@ -8,6 +8,7 @@ mod csv;
 pub mod format;
 mod html;
 mod json;
+mod junit;
 mod markdown;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 pub use self::csv::to_csv;
 pub use format::{headline, kappa, p_value, pct, points, truncate};
 pub use json::to_json;
+pub use junit::to_junit;
 pub use markdown::to_markdown;
 
 use crate::audit::AuditResult;
