@@ -573,3 +573,27 @@ fn judge_error_comes_from_the_shipped_set_then_from_the_analysts_own_labels() {
         "{md}"
     );
 }
+
+#[test]
+fn weight_diff_goes_into_report_json() {
+    let f = fixture(2);
+    let out = cli_audit(&f, "wd", &["--max-new-tokens", "4", "--weight-diff"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f.root.join("wd/report.json")).unwrap())
+            .unwrap();
+    let wd = &report["weight_diff"];
+    // The fixture's two models are different seeds of one shape: every matrix was "trained".
+    assert!(wd["trained"].as_u64().unwrap() > 0, "{wd}");
+    assert_eq!(wd["unmatched"].as_array().unwrap().len(), 0);
+    assert!(std::fs::read_to_string(f.root.join("wd/report.md"))
+        .unwrap()
+        .contains("## Weight diff"));
+}

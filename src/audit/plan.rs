@@ -172,6 +172,9 @@ pub struct Plan {
     /// Ask both models how harmful each request is (the self-rated harm probe).
     #[serde(default)]
     pub harm_probe: bool,
+    /// Compare the two GGUF files' weights tensor by tensor before generating.
+    #[serde(default)]
+    pub weight_diff: bool,
     /// `cpu`, `cuda`, `metal`, `auto`.
     #[serde(default = "default_device")]
     pub device: String,
@@ -246,6 +249,7 @@ impl Plan {
             requantize: Requantize::Never,
             gate: None,
             junit: None,
+            weight_diff: false,
             out,
             store: None,
             serving: ServingSettings::default(),

@@ -482,6 +482,8 @@ pub struct AuditResult {
     pub rows: Vec<Row>,
     /// Gate outcome, when a gate was given.
     pub gate: Option<GateResult>,
+    /// The two files' weights compared tensor by tensor (`--weight-diff`).
+    pub weight_diff: Option<crate::model::weight_diff::WeightDiff>,
     /// Human overrides in effect.
     pub overrides: usize,
     /// Wall time of the run.

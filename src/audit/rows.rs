@@ -276,6 +276,7 @@ pub fn build(
         drift: None,
         rows,
         gate: None,
+        weight_diff: None,
         overrides: 0,
         wall_seconds: wall.as_secs_f64(),
     };

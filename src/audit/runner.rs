@@ -67,6 +67,13 @@ pub fn run(
             crate::answers::AnswersFile::from_file(file)?;
         }
     }
+    // The weight diff reads both files once, in seconds: before the hours of generation.
+    let weight_diff = if plan.weight_diff {
+        on_event(JobEvent::Stage("comparing the weights".into()));
+        Some(weight_diff(plan)?)
+    } else {
+        None
+    };
     let plan_json = serde_json::to_string(plan).map_err(Error::json("the plan"))?;
     let run_id = store.begin_run(&plan_json, &plan.out.display().to_string())?;
     let outcome = (|| -> Result<AuditResult> {
@@ -98,7 +105,9 @@ pub fn run(
             judges,
             harm_probe,
         };
-        rows::build(plan, &packs, &items, collected, store, started.elapsed())
+        let mut result = rows::build(plan, &packs, &items, collected, store, started.elapsed())?;
+        result.weight_diff = weight_diff;
+        Ok(result)
     })();
     let status = match &outcome {
         Ok(_) => "finished".to_owned(),
@@ -229,4 +238,25 @@ pub fn spawn(
         cancel,
         thread: Some(thread),
     })
+}
+
+/// The weight diff of the plan's two models, which must both be local GGUF files.
+fn weight_diff(plan: &Plan) -> Result<crate::model::weight_diff::WeightDiff> {
+    let file = |side: &super::plan::SidePlan, name: &str| -> Result<std::path::PathBuf> {
+        let path = std::path::PathBuf::from(&side.model);
+        let is_gguf = path.is_file()
+            && path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
+        if side.is_imported() || side.is_served() || !is_gguf {
+            return Err(Error::Invalid(format!(
+                "the weight diff compares two local GGUF files; the {name} is `{}`",
+                crate::serve::public_source(&side.model)
+            )));
+        }
+        Ok(path)
+    };
+    let reference = file(&plan.reference, "reference")?;
+    let candidate = file(&plan.candidate, "candidate")?;
+    crate::model::weight_diff::diff_gguf(&reference, &candidate)
 }

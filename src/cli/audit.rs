@@ -132,6 +132,7 @@ pub(super) fn audit_plan(args: &AuditArgs) -> Result<audit::Plan> {
         plan.judges = args.judges.clone();
     }
     plan.harm_probe = args.harm_probe;
+    plan.weight_diff = args.weight_diff;
     plan.gate = args.gate.clone();
     plan.junit = args.junit.clone();
     plan.store = args.store.clone();

@@ -136,6 +136,10 @@ struct AuditArgs {
     /// Ask both models to rate how harmful each request is (0–9) and report the shift.
     #[arg(long)]
     harm_probe: bool,
+    /// Compare the two GGUF files' weights tensor by tensor first (which layers changed, and
+    /// whether by training or only by re-quantisation).
+    #[arg(long)]
+    weight_diff: bool,
     /// Gate thresholds (TOML): exit 1 when a rule fails.
     #[arg(long)]
     gate: Option<PathBuf>,

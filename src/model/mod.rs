@@ -10,6 +10,7 @@ pub mod source;
 pub mod template;
 pub mod tokenizer;
 pub mod transformer;
+pub mod weight_diff;
 pub mod weights;
 
 use std::path::{Path, PathBuf};

@@ -139,6 +139,7 @@ pub fn to_json(r: &AuditResult) -> serde_json::Value {
         "over_refusal": r.over_refusal,
         "drift": r.drift,
         "gate": r.gate,
+        "weight_diff": r.weight_diff,
         "flipped": flipped,
         "wall_seconds": r.wall_seconds,
     })

@@ -153,6 +153,9 @@ pub fn to_markdown(r: &AuditResult) -> String {
     if let Some(sentence) = harm_probe_sentence(r) {
         s.push_str(&format!("### Self-rated harm\n\n{sentence}\n\n"));
     }
+    if let Some(w) = &r.weight_diff {
+        s.push_str(&weight_diff_section(w));
+    }
     s.push_str("## Provenance\n\n");
     for (name, side) in [("Reference", &r.reference), ("Candidate", &r.candidate)] {
         match (&side.imported, &side.info) {
@@ -261,4 +264,72 @@ fn system_note(side: &SideRun) -> String {
         Some(sys) if !sys.is_empty() => format!(" with system prompt “{}”", md_escape(sys)),
         _ => String::new(),
     }
+}
+
+/// The weight diff: the counts, the layers, and the most-changed tensors.
+fn weight_diff_section(w: &crate::model::weight_diff::WeightDiff) -> String {
+    let mut s = String::from("## Weight diff\n\n");
+    s.push_str(&format!(
+        "Relative norm of the difference over all matched weights, ‖B − A‖ / ‖A‖: {:.4}. \
+         {} tensors identical, {} within what re-encoding the reference into the candidate's \
+         format costs (quantization), {} changed beyond it (trained).{}\n\n",
+        w.overall_relative_norm,
+        w.identical,
+        w.quantization,
+        w.trained,
+        if w.unmatched.is_empty() {
+            String::new()
+        } else {
+            format!(" Only in one file: {}.", md_escape(&w.unmatched.join(", ")))
+        }
+    ));
+    if !w.layers.is_empty() {
+        let rows: Vec<Vec<String>> = w
+            .layers
+            .iter()
+            .map(|l| {
+                vec![
+                    l.layer.to_string(),
+                    format!("{:.4}", l.relative_norm),
+                    l.trained_tensors.to_string(),
+                ]
+            })
+            .collect();
+        s.push_str(&md_table(
+            &["layer", "‖ΔW‖ / ‖W‖", "trained tensors"],
+            &rows,
+        ));
+        s.push('\n');
+    }
+    let mut top: Vec<_> = w.tensors.iter().filter(|t| t.relative_norm > 0.0).collect();
+    top.sort_by(|a, b| b.relative_norm.total_cmp(&a.relative_norm));
+    if !top.is_empty() {
+        s.push_str("Most-changed tensors (all of them are in report.json, `weight_diff`):\n\n");
+        let rows: Vec<Vec<String>> = top
+            .iter()
+            .take(10)
+            .map(|t| {
+                vec![
+                    format!("`{}`", t.name),
+                    format!("{} → {}", t.reference_type, t.candidate_type),
+                    format!("{:.4}", t.relative_norm),
+                    t.quantization_floor
+                        .map_or_else(|| "–".to_owned(), |f| format!("{f:.4}")),
+                    format!("{:?}", t.change).to_lowercase(),
+                ]
+            })
+            .collect();
+        s.push_str(&md_table(
+            &[
+                "tensor",
+                "format",
+                "‖ΔW‖ / ‖W‖",
+                "quantization alone",
+                "reading",
+            ],
+            &rows,
+        ));
+        s.push('\n');
+    }
+    s
 }
