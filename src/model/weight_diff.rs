@@ -93,6 +93,33 @@ struct Norms {
     base: f64,
 }
 
+impl Norms {
+    /// Add the squared difference and the squared reference of every element pair.
+    fn of(reference: &[f32], other: &[f32]) -> Self {
+        let mut n = Self::default();
+        for (x, y) in reference.iter().zip(other) {
+            let (x, y) = (f64::from(*x), f64::from(*y));
+            n.diff += (y - x) * (y - x);
+            n.base += x * x;
+        }
+        n
+    }
+
+    fn add(&mut self, other: Self) {
+        self.diff += other.diff;
+        self.base += other.base;
+    }
+
+    /// `‖B − A‖ / ‖A‖`, or `‖B − A‖` when `A` is all zeros.
+    fn relative(self) -> f64 {
+        if self.base > 0.0 {
+            (self.diff / self.base).sqrt()
+        } else {
+            self.diff.sqrt()
+        }
+    }
+}
+
 fn layer_of(name: &str) -> (Option<usize>, String) {
     let mut parts = name.split('.');
     if parts.next() == Some("blk") {
@@ -145,22 +172,13 @@ pub fn diff_gguf(reference: &Path, candidate: &Path) -> Result<WeightDiff> {
             .map_err(|e| Error::bad_file(candidate, format!("reading tensor `{name}`: {e}")))?;
         let va = values(&qa, reference, name)?;
         let vb = values(&qb, candidate, name)?;
-        let mut n = Norms::default();
-        let mut max_abs = 0f64;
-        for (x, y) in va.iter().zip(&vb) {
-            let d = f64::from(*y) - f64::from(*x);
-            n.diff += d * d;
-            n.base += f64::from(*x) * f64::from(*x);
-            max_abs = max_abs.max(d.abs());
-        }
-        let rel = |n: Norms| {
-            if n.base > 0.0 {
-                (n.diff / n.base).sqrt()
-            } else {
-                n.diff.sqrt()
-            }
-        };
-        let relative_norm = rel(n);
+        let n = Norms::of(&va, &vb);
+        let max_abs = va
+            .iter()
+            .zip(&vb)
+            .map(|(x, y)| (f64::from(*y) - f64::from(*x)).abs())
+            .fold(0f64, f64::max);
+        let relative_norm = n.relative();
         let quantization_floor = if qa.dtype() != qb.dtype() && relative_norm > 0.0 {
             // What re-encoding the reference into the candidate's format costs by itself.
             let dense = qa
@@ -169,15 +187,7 @@ pub fn diff_gguf(reference: &Path, candidate: &Path) -> Result<WeightDiff> {
             QTensor::quantize(&dense, qb.dtype())
                 .ok()
                 .and_then(|q| values(&q, reference, name).ok())
-                .map(|vq| {
-                    let mut m = Norms::default();
-                    for (x, y) in va.iter().zip(&vq) {
-                        let d = f64::from(*y) - f64::from(*x);
-                        m.diff += d * d;
-                        m.base += f64::from(*x) * f64::from(*x);
-                    }
-                    rel(m)
-                })
+                .map(|vq| Norms::of(&va, &vq).relative())
         } else {
             None
         };
@@ -191,12 +201,10 @@ pub fn diff_gguf(reference: &Path, candidate: &Path) -> Result<WeightDiff> {
         let (layer, module) = layer_of(name);
         if let Some(l) = layer {
             let entry = by_layer.entry(l).or_default();
-            entry.0.diff += n.diff;
-            entry.0.base += n.base;
+            entry.0.add(n);
             entry.1 += usize::from(change == Change::Trained);
         }
-        total.diff += n.diff;
-        total.base += n.base;
+        total.add(n);
         tensors.push(TensorDiff {
             name: name.clone(),
             layer,
@@ -219,11 +227,7 @@ pub fn diff_gguf(reference: &Path, candidate: &Path) -> Result<WeightDiff> {
         .into_iter()
         .map(|(layer, (n, trained))| LayerDiff {
             layer,
-            relative_norm: if n.base > 0.0 {
-                (n.diff / n.base).sqrt()
-            } else {
-                n.diff.sqrt()
-            },
+            relative_norm: n.relative(),
             trained_tensors: trained,
         })
         .collect();
@@ -232,11 +236,7 @@ pub fn diff_gguf(reference: &Path, candidate: &Path) -> Result<WeightDiff> {
         identical: count(Change::Identical),
         quantization: count(Change::Quantization),
         trained: count(Change::Trained),
-        overall_relative_norm: if total.base > 0.0 {
-            (total.diff / total.base).sqrt()
-        } else {
-            total.diff.sqrt()
-        },
+        overall_relative_norm: total.relative(),
         tensors,
         layers,
         unmatched,
