@@ -596,4 +596,8 @@ fn weight_diff_goes_into_report_json() {
     assert!(std::fs::read_to_string(f.root.join("wd/report.md"))
         .unwrap()
         .contains("## Weight diff"));
+    let html = std::fs::read_to_string(f.root.join("wd/report.html")).unwrap();
+    assert!(html.contains("<h2>Weight diff</h2>"));
+    // One bar per layer, the most-changed layer at full width.
+    assert!(html.contains("width:100.0%"), "{html}");
 }

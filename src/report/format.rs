@@ -680,6 +680,68 @@ pub(crate) const AGREEMENT_HEADERS: [&str; 7] = [
     "disagreements",
 ];
 
+/// Column headers of the weight diff's per-layer table.
+pub const WEIGHT_DIFF_LAYER_HEADERS: [&str; 3] = ["layer", "‖ΔW‖ / ‖W‖", "trained tensors"];
+
+/// Column headers of the weight diff's most-changed tensors.
+pub const WEIGHT_DIFF_TENSOR_HEADERS: [&str; 5] = [
+    "tensor",
+    "format",
+    "‖ΔW‖ / ‖W‖",
+    "quantization alone",
+    "reading",
+];
+
+/// One sentence on the weight diff: the overall change and how the tensors read.
+pub fn weight_diff_sentence(w: &crate::model::weight_diff::WeightDiff) -> String {
+    let mut s = format!(
+        "Relative norm of the difference over all matched weights, ‖B − A‖ / ‖A‖: {:.4}. \
+         {} tensors identical, {} within what re-encoding the reference into the candidate's \
+         format costs (quantization), {} changed beyond it (trained).",
+        w.overall_relative_norm, w.identical, w.quantization, w.trained
+    );
+    if !w.unmatched.is_empty() {
+        s.push_str(&format!(" Only in one file: {}.", w.unmatched.join(", ")));
+    }
+    s
+}
+
+/// Per layer: index, relative norm, trained tensors.
+pub fn weight_diff_layer_rows(w: &crate::model::weight_diff::WeightDiff) -> Vec<Vec<String>> {
+    w.layers
+        .iter()
+        .map(|l| {
+            vec![
+                l.layer.to_string(),
+                format!("{:.4}", l.relative_norm),
+                l.trained_tensors.to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// The `n` most-changed tensors, largest relative norm first.
+pub fn weight_diff_top_rows(
+    w: &crate::model::weight_diff::WeightDiff,
+    n: usize,
+) -> Vec<Vec<String>> {
+    let mut top: Vec<_> = w.tensors.iter().filter(|t| t.relative_norm > 0.0).collect();
+    top.sort_by(|a, b| b.relative_norm.total_cmp(&a.relative_norm));
+    top.iter()
+        .take(n)
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                format!("{} → {}", t.reference_type, t.candidate_type),
+                format!("{:.4}", t.relative_norm),
+                t.quantization_floor
+                    .map_or_else(|| "–".to_owned(), |f| format!("{f:.4}")),
+                format!("{:?}", t.change).to_lowercase(),
+            ]
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -404,6 +404,47 @@ fn judges_section(r: &AuditResult) -> String {
     s
 }
 
+/// The weight diff: a bar per layer (the heat of the change), then the most-changed tensors.
+fn weight_diff_section(w: &crate::model::weight_diff::WeightDiff) -> String {
+    let mut s = format!(
+        "<h2>Weight diff</h2><p>{}</p>",
+        esc(&weight_diff_sentence(w))
+    );
+    let top = w
+        .layers
+        .iter()
+        .map(|l| l.relative_norm)
+        .fold(0f64, f64::max);
+    if !w.layers.is_empty() {
+        s.push_str("<table><thead><tr>");
+        for h in WEIGHT_DIFF_LAYER_HEADERS {
+            let _ = write!(s, "<th>{}</th>", esc(h));
+        }
+        s.push_str("<th></th></tr></thead><tbody>");
+        for (row, l) in weight_diff_layer_rows(w).iter().zip(&w.layers) {
+            let width = if top > 0.0 {
+                100.0 * l.relative_norm / top
+            } else {
+                0.0
+            };
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td style=\"width:50%\"><div style=\"background:#c0392b;height:0.8em;width:{width:.1}%\"></div></td></tr>",
+                esc(&row[0]),
+                esc(&row[1]),
+                esc(&row[2])
+            );
+        }
+        s.push_str("</tbody></table>");
+    }
+    let rows = weight_diff_top_rows(w, 10);
+    if !rows.is_empty() {
+        s.push_str("<h3>Most-changed tensors</h3><p class=\"muted\">All tensors are in report.json (<code>weight_diff</code>).</p>");
+        s.push_str(&table(&WEIGHT_DIFF_TENSOR_HEADERS, &rows));
+    }
+    s
+}
+
 /// Render the report page.
 pub fn render(r: &AuditResult) -> String {
     let o = &r.overall;
@@ -593,6 +634,9 @@ details{border:1px solid #e2e8f0;border-radius:6px;margin:6px 0;padding:6px 10px
     }
     s.push_str(&gaming_section(r));
     s.push_str(&judges_section(r));
+    if let Some(w) = &r.weight_diff {
+        s.push_str(&weight_diff_section(w));
+    }
     s.push_str("<h2>Provenance</h2>");
     s.push_str(&provenance("Reference", &r.reference));
     s.push_str(&provenance("Candidate", &r.candidate));

@@ -268,67 +268,19 @@ fn system_note(side: &SideRun) -> String {
 
 /// The weight diff: the counts, the layers, and the most-changed tensors.
 fn weight_diff_section(w: &crate::model::weight_diff::WeightDiff) -> String {
-    let mut s = String::from("## Weight diff\n\n");
-    s.push_str(&format!(
-        "Relative norm of the difference over all matched weights, ‖B − A‖ / ‖A‖: {:.4}. \
-         {} tensors identical, {} within what re-encoding the reference into the candidate's \
-         format costs (quantization), {} changed beyond it (trained).{}\n\n",
-        w.overall_relative_norm,
-        w.identical,
-        w.quantization,
-        w.trained,
-        if w.unmatched.is_empty() {
-            String::new()
-        } else {
-            format!(" Only in one file: {}.", md_escape(&w.unmatched.join(", ")))
-        }
-    ));
-    if !w.layers.is_empty() {
-        let rows: Vec<Vec<String>> = w
-            .layers
-            .iter()
-            .map(|l| {
-                vec![
-                    l.layer.to_string(),
-                    format!("{:.4}", l.relative_norm),
-                    l.trained_tensors.to_string(),
-                ]
-            })
-            .collect();
-        s.push_str(&md_table(
-            &["layer", "‖ΔW‖ / ‖W‖", "trained tensors"],
-            &rows,
-        ));
+    let mut s = format!(
+        "## Weight diff\n\n{}\n\n",
+        md_escape(&weight_diff_sentence(w))
+    );
+    let layers = weight_diff_layer_rows(w);
+    if !layers.is_empty() {
+        s.push_str(&md_table(&WEIGHT_DIFF_LAYER_HEADERS, &layers));
         s.push('\n');
     }
-    let mut top: Vec<_> = w.tensors.iter().filter(|t| t.relative_norm > 0.0).collect();
-    top.sort_by(|a, b| b.relative_norm.total_cmp(&a.relative_norm));
+    let top = weight_diff_top_rows(w, 10);
     if !top.is_empty() {
         s.push_str("Most-changed tensors (all of them are in report.json, `weight_diff`):\n\n");
-        let rows: Vec<Vec<String>> = top
-            .iter()
-            .take(10)
-            .map(|t| {
-                vec![
-                    format!("`{}`", t.name),
-                    format!("{} → {}", t.reference_type, t.candidate_type),
-                    format!("{:.4}", t.relative_norm),
-                    t.quantization_floor
-                        .map_or_else(|| "–".to_owned(), |f| format!("{f:.4}")),
-                    format!("{:?}", t.change).to_lowercase(),
-                ]
-            })
-            .collect();
-        s.push_str(&md_table(
-            &[
-                "tensor",
-                "format",
-                "‖ΔW‖ / ‖W‖",
-                "quantization alone",
-                "reading",
-            ],
-            &rows,
-        ));
+        s.push_str(&md_table(&WEIGHT_DIFF_TENSOR_HEADERS, &top));
         s.push('\n');
     }
     s
