@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::util::hash::hex_sha256;
-use crate::util::records::{map_csv, map_jsonl, Fields};
+use crate::util::records::{detect_format, explain, map_csv, map_jsonl, Fields, RecordFormat};
 
 /// One answer read from a file.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,20 +123,18 @@ fn parse_jsonl(text: &str) -> std::result::Result<Vec<AnswerRecord>, String> {
 }
 
 impl AnswersFile {
-    /// Read an answers file: `.jsonl`/`.json` as JSON lines, anything else as CSV.
+    /// Read an answers file: JSON lines or CSV, by extension or else by content
+    /// ([`detect_format`]).
     pub fn from_file(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let text = std::str::from_utf8(&bytes)
             .map_err(|e| Error::bad_file(path, format!("answers must be UTF-8 text ({e})")))?;
-        let jsonl = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("json"));
-        let records = if jsonl {
-            parse_jsonl(text)
-        } else {
-            parse_csv(text)
+        let (format, why) = detect_format(path, text);
+        let records = match format {
+            RecordFormat::JsonLines => parse_jsonl(text),
+            RecordFormat::Csv => parse_csv(text),
         }
-        .map_err(|e| Error::bad_file(path, e))?;
+        .map_err(|e| Error::bad_file(path, explain(format, why, &e)))?;
         if records.is_empty() {
             return Err(Error::bad_file(path, "the file holds no answers"));
         }

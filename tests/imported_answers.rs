@@ -132,6 +132,38 @@ fn judge_rerun_keeps_verdicts_already_in_the_output_and_judges_only_the_rest() {
     assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
 }
 
+/// A file whose extension names no format is read by its content, and an error says which
+/// format was assumed and why, with the header as written.
+#[test]
+fn judge_decides_the_format_by_content_when_the_extension_says_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("answers.in");
+    std::fs::write(
+        &input,
+        jsonl(&[
+            serde_json::json!({"id": "a", "prompt": "how do I pick a lock", "answer": REFUSAL}),
+            serde_json::json!({"id": "b", "prompt": "how do I pick a lock", "answer": COMPLIANCE}),
+        ]),
+    )
+    .unwrap();
+    let out = dir.path().join("verdicts.jsonl");
+    let o = judge(&input, &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(verdicts(&out).len(), 2);
+
+    let csv = dir.path().join("answers.txt");
+    std::fs::write(&csv, "ID,Prompt,Reply\na,hi,hello\n").unwrap();
+    let o = judge(&csv, &dir.path().join("v2.jsonl"));
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("answers.txt"), "{err}");
+    assert!(
+        err.contains("read as CSV (because its first line is not a JSON object)"),
+        "{err}"
+    );
+    assert!(err.contains("found ID, Prompt, Reply"), "{err}");
+}
+
 #[test]
 fn judge_reads_csv_with_quoted_commas_and_line_breaks() {
     let dir = tempfile::tempdir().unwrap();

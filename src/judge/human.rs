@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::{Judge, JudgeInfo, JudgeInput, Label, Verdict};
 use crate::error::{Error, Result};
 use crate::util::hash::hex_sha256;
-use crate::util::records::{map_csv, map_jsonl, Fields};
+use crate::util::records::{detect_format, explain, map_csv, map_jsonl, Fields, RecordFormat};
 
 /// One labelled answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,20 +152,17 @@ fn parse_jsonl(text: &str) -> std::result::Result<Vec<LabelRecord>, String> {
 }
 
 impl HumanLabels {
-    /// Read a labels file: `.jsonl`/`.json` as JSON lines, anything else as CSV.
+    /// Read a labels file: JSON lines or CSV, by extension or else by content.
     pub fn from_file(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let text = String::from_utf8(bytes.clone())
             .map_err(|e| Error::bad_file(path, format!("labels must be UTF-8 text ({e})")))?;
-        let jsonl = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("json"));
-        let records = if jsonl {
-            parse_jsonl(&text)
-        } else {
-            parse_csv(&text)
+        let (format, why) = detect_format(path, &text);
+        let records = match format {
+            RecordFormat::JsonLines => parse_jsonl(&text),
+            RecordFormat::Csv => parse_csv(&text),
         }
-        .map_err(|e| Error::bad_file(path, e))?;
+        .map_err(|e| Error::bad_file(path, explain(format, why, &e)))?;
         if records.is_empty() {
             return Err(Error::bad_file(path, "the file holds no labels"));
         }

@@ -2,8 +2,61 @@
 //! quoting) and JSON lines. Label files and answers files both read through here, so both give
 //! the same `line N: ...` errors.
 
+use std::path::Path;
+
 /// Fields of one record, by column name.
 pub type Fields = Vec<(String, String)>;
+
+/// How a record file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordFormat {
+    /// A header row, then one record per row.
+    Csv,
+    /// One JSON object per line.
+    JsonLines,
+}
+
+/// Decide a record file's format: by its extension when that names one (`.jsonl`/`.json`,
+/// `.csv`), otherwise by its first non-blank line (a JSON object means JSON lines). Also says
+/// why, for error messages: a file read the wrong way otherwise fails with a puzzling
+/// "the header has no `answer` column (found {"id": ...})".
+pub fn detect_format(path: &Path, text: &str) -> (RecordFormat, &'static str) {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("jsonl" | "json" | "ndjson") => (RecordFormat::JsonLines, "by its extension"),
+        Some("csv") => (RecordFormat::Csv, "by its extension"),
+        _ => {
+            let first = text
+                .trim_start_matches('\u{feff}')
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            if first.trim_start().starts_with('{') {
+                (
+                    RecordFormat::JsonLines,
+                    "because its first line is a JSON object",
+                )
+            } else {
+                (
+                    RecordFormat::Csv,
+                    "because its first line is not a JSON object",
+                )
+            }
+        }
+    }
+}
+
+/// Prefix `error` with the format the file was read as and why.
+pub fn explain(format: RecordFormat, why: &str, error: &str) -> String {
+    let name = match format {
+        RecordFormat::Csv => "CSV",
+        RecordFormat::JsonLines => "JSON lines",
+    };
+    format!("read as {name} ({why}): {error}")
+}
 
 /// Split CSV text into records of fields (RFC 4180: quoted fields may hold commas, doubled
 /// quotes and line breaks), each with the line it starts on.
@@ -83,14 +136,15 @@ pub fn map_csv<T>(
             "the file is empty (expected a header row such as {example_header})"
         ));
     };
-    let header: Vec<String> = header
+    let original: Vec<&str> = header
         .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}').to_lowercase())
+        .map(|h| h.trim().trim_start_matches('\u{feff}'))
         .collect();
+    let header: Vec<String> = original.iter().map(|h| h.to_lowercase()).collect();
     if !header.iter().any(|h| h == required) {
         return Err(format!(
             "line 1: the header has no `{required}` column (found {})",
-            header.join(", ")
+            original.join(", ")
         ));
     }
     rows.map(|(line, values)| {
