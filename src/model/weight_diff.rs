@@ -180,9 +180,9 @@ pub fn diff_gguf(reference: &Path, candidate: &Path) -> Result<WeightDiff> {
             .fold(0f64, f64::max);
         let relative_norm = n.relative();
         let quantization_floor = if qa.dtype() != qb.dtype() && relative_norm > 0.0 {
-            // What re-encoding the reference into the candidate's format costs by itself.
-            let dense = qa
-                .dequantize(&Device::Cpu)
+            // What re-encoding the reference into the candidate's format costs by itself,
+            // starting from the values already dequantized above.
+            let dense = candle_core::Tensor::from_slice(&va, da, &Device::Cpu)
                 .map_err(|e| Error::bad_file(reference, format!("tensor `{name}`: {e}")))?;
             QTensor::quantize(&dense, qb.dtype())
                 .ok()
